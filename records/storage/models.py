@@ -1,0 +1,261 @@
+"""The catalog's tables (SQLAlchemy 2). Alembic migrations in ``migrations/`` build them.
+
+Multi-valued roster fields are JSON lists; instants are UTC; the audit chain keeps its
+time and payload as the exact text that was hashed, so that a database's own JSON or
+timestamp normalisation can never break verification.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class UTCDateTime(TypeDecorator[dt.datetime]):
+    """Stores instants as naive UTC and always hands back aware UTC datetimes."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the catalog; use an aware UTC time")
+        return value.astimezone(dt.UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        return None if value is None else value.replace(tzinfo=dt.UTC)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    role: Mapped[str] = mapped_column(String(16))
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    created_by: Mapped[str] = mapped_column(String(128))
+
+
+class Student(Base):
+    __tablename__ = "students"
+
+    student_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    first_name: Mapped[str] = mapped_column(String(128))
+    last_name: Mapped[str] = mapped_column(String(128))
+    preferred_name: Mapped[str | None] = mapped_column(String(128))
+    date_of_birth: Mapped[dt.date | None] = mapped_column(Date)
+    grade: Mapped[str | None] = mapped_column(String(16))
+    entry_date: Mapped[dt.date | None] = mapped_column(Date)
+    exit_date: Mapped[dt.date | None] = mapped_column(Date)
+    exit_reason: Mapped[str | None] = mapped_column(String(16))
+    guardian_names: Mapped[list[str]] = mapped_column(JSON, default=list)
+    guardian_emails: Mapped[list[str]] = mapped_column(JSON, default=list)
+    guardian_phones: Mapped[list[str]] = mapped_column(JSON, default=list)
+    student_emails: Mapped[list[str]] = mapped_column(JSON, default=list)
+    student_handles: Mapped[list[str]] = mapped_column(JSON, default=list)
+    mailing_address: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class Staff(Base):
+    __tablename__ = "staff"
+
+    staff_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    first_name: Mapped[str] = mapped_column(String(128))
+    last_name: Mapped[str] = mapped_column(String(128))
+    role: Mapped[str | None] = mapped_column(String(128))
+    school_emails: Mapped[list[str]] = mapped_column(JSON, default=list)
+    personal_emails: Mapped[list[str]] = mapped_column(JSON, default=list)
+    phones: Mapped[list[str]] = mapped_column(JSON, default=list)
+    handles: Mapped[list[str]] = mapped_column(JSON, default=list)
+    exit_date: Mapped[dt.date | None] = mapped_column(Date)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class ScheduleVersion(Base):
+    __tablename__ = "schedule_versions"
+
+    version: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    loaded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    loaded_by: Mapped[str] = mapped_column(String(128))
+    source_name: Mapped[str] = mapped_column(String(255))
+    sha256: Mapped[str] = mapped_column(String(64))
+
+
+class Series(Base):
+    __tablename__ = "series"
+
+    version: Mapped[int] = mapped_column(ForeignKey("schedule_versions.version"), primary_key=True)
+    code: Mapped[str] = mapped_column(String(64), primary_key=True)
+    title: Mapped[str] = mapped_column(Text)
+    retention: Mapped[str | None] = mapped_column(String(32))
+    trigger: Mapped[str] = mapped_column(String(32))
+    max: Mapped[str | None] = mapped_column(String(32))
+    disposition: Mapped[str] = mapped_column(String(16))
+    needs_approval: Mapped[bool] = mapped_column(Boolean)
+    citation: Mapped[str] = mapped_column(Text, default="")
+    verified: Mapped[bool] = mapped_column(Boolean, default=False)
+    notes: Mapped[str] = mapped_column(Text, default="")
+    confirmed: Mapped[bool] = mapped_column(Boolean, default=False)
+    confirmed_by: Mapped[str | None] = mapped_column(String(128))
+    confirmed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
+class Source(Base):
+    """One file as received: kept once per SHA-256, whatever its name or how often sent."""
+
+    __tablename__ = "sources"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    path: Mapped[str] = mapped_column(Text)
+    size: Mapped[int] = mapped_column(BigInteger)
+    detected_type: Mapped[str | None] = mapped_column(String(128))
+    status: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(Text)
+    key_id: Mapped[str | None] = mapped_column(String(64))
+    blob_id: Mapped[str | None] = mapped_column(String(128))
+    owner_staff_id: Mapped[str | None] = mapped_column(String(64))
+    received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    received_by: Mapped[str] = mapped_column(String(128))
+
+
+class Record(Base):
+    """One record unit (design.md, "Record units"); its content lives encrypted in the store."""
+
+    __tablename__ = "records"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    source_id: Mapped[str] = mapped_column(ForeignKey("sources.id"))
+    parent_id: Mapped[str | None] = mapped_column(ForeignKey("records.id"))
+    format: Mapped[str] = mapped_column(String(32))
+    locator: Mapped[str | None] = mapped_column(Text)
+    sent_at_first: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    sent_at_last: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    owner_staff_id: Mapped[str | None] = mapped_column(String(64))
+    participants: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    text_chars: Mapped[int] = mapped_column(Integer, default=0)
+    content_sha256: Mapped[str | None] = mapped_column(String(64))
+    key_id: Mapped[str | None] = mapped_column(String(64))
+    blob_id: Mapped[str | None] = mapped_column(String(128))
+    text_blob_id: Mapped[str | None] = mapped_column(String(128))
+    series_code: Mapped[str] = mapped_column(String(64), default="UNSCHEDULED")
+    series_confidence: Mapped[float] = mapped_column(Float, default=0.0)
+    series_evidence: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    series_decided_by: Mapped[str] = mapped_column(String(128), default="engine")
+    status: Mapped[str] = mapped_column(String(16), default="active")
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (Index("ix_records_source", "source_id"), Index("ix_records_series", "series_code"))
+
+
+class RecordSource(Base):
+    """Every source a record was seen in (overlapping exports of one thread)."""
+
+    __tablename__ = "record_sources"
+
+    record_id: Mapped[str] = mapped_column(ForeignKey("records.id"), primary_key=True)
+    source_id: Mapped[str] = mapped_column(ForeignKey("sources.id"), primary_key=True)
+
+
+class RecordStudent(Base):
+    __tablename__ = "record_students"
+
+    record_id: Mapped[str] = mapped_column(ForeignKey("records.id"), primary_key=True)
+    student_id: Mapped[str] = mapped_column(ForeignKey("students.student_id"), primary_key=True)
+    confidence: Mapped[float] = mapped_column(Float)
+    evidence: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    decided_by: Mapped[str] = mapped_column(String(128), default="engine")
+
+
+class Tombstone(Base):
+    """What remains of a destroyed record: enough to prove it existed and went lawfully."""
+
+    __tablename__ = "tombstones"
+
+    record_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    source_id: Mapped[str | None] = mapped_column(String(32))
+    format: Mapped[str | None] = mapped_column(String(32))
+    series_code: Mapped[str | None] = mapped_column(String(64))
+    sent_at_first: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    sent_at_last: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    content_sha256: Mapped[str | None] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(String(32))
+    batch_id: Mapped[str | None] = mapped_column(String(32))
+    approval_reference: Mapped[str | None] = mapped_column(Text)
+    destroyed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    destroyed_by: Mapped[str] = mapped_column(String(128))
+
+
+class AuditEventRow(Base):
+    """One link of the audit chain. ``at`` and ``payload`` are the exact hashed text."""
+
+    __tablename__ = "audit_events"
+
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    at: Mapped[str] = mapped_column(String(32))
+    actor: Mapped[str] = mapped_column(String(128))
+    action: Mapped[str] = mapped_column(String(64))
+    subject_type: Mapped[str] = mapped_column(String(32))
+    subject_id: Mapped[str] = mapped_column(String(128))
+    payload: Mapped[str] = mapped_column(Text)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+    __table_args__ = (
+        Index("ix_audit_subject", "subject_type", "subject_id"),
+        Index("ix_audit_actor", "actor"),
+        Index("ix_audit_action", "action"),
+        Index("ix_audit_at", "at"),
+    )
+
+
+class KeyValue(Base):
+    """Small facts about the installation (installation id, last nightly run)."""
+
+    __tablename__ = "installation"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+
+
+__all__ = [
+    "AuditEventRow",
+    "Base",
+    "KeyValue",
+    "Record",
+    "RecordSource",
+    "RecordStudent",
+    "ScheduleVersion",
+    "Series",
+    "Source",
+    "Staff",
+    "Student",
+    "Tombstone",
+    "User",
+]
