@@ -32,7 +32,7 @@ def current_revision(catalog: Catalog) -> str | None:
         with catalog.engine.connect() as connection:
             return MigrationContext.configure(connection).get_current_revision()
     except OperationalError as exc:
-        raise ConfigurationError(f"cannot open the catalog at {_safe(catalog.url)}: {exc.orig}") from exc
+        raise ConfigurationError(f"cannot open the catalog at {safe_url(catalog.url)}: {exc.orig}") from exc
 
 
 def upgrade(catalog: Catalog) -> tuple[str | None, str]:
@@ -44,7 +44,7 @@ def upgrade(catalog: Catalog) -> tuple[str | None, str]:
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
     except SQLAlchemyError as exc:
-        raise ConfigurationError(f"could not migrate the catalog at {_safe(catalog.url)}: {exc}") from exc
+        raise ConfigurationError(f"could not migrate the catalog at {safe_url(catalog.url)}: {exc}") from exc
     return before, head_revision()
 
 
@@ -59,7 +59,7 @@ def require_current(catalog: Catalog) -> None:
         )
 
 
-def _safe(url: str) -> str:
+def safe_url(url: str) -> str:
     """The URL without its password, for messages."""
     from sqlalchemy.engine import make_url
 

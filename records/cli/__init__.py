@@ -1,0 +1,1 @@
+"""The ``records`` command line (Typer). Commands call storage services and flows only."""

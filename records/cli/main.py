@@ -1,0 +1,74 @@
+"""The ``records`` command: one entry point, sub-commands grouped as in cli.md.
+
+Commands of cli.md that are not built yet are absent, never stubs.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from records.cli import audit, directory, schedule, users
+from records.cli.common import ActorOption, HomeOption, JsonOption, emit_json, new_app
+
+app = new_app(
+    "Records retention engine for public school districts: keep every record as long as "
+    "the law says, destroy it when the law says, and prove each step."
+)
+app.add_typer(users.app, name="user")
+app.add_typer(directory.roster_app, name="roster")
+app.add_typer(directory.staff_app, name="staff")
+app.add_typer(schedule.app, name="schedule")
+app.add_typer(audit.app, name="audit")
+
+
+@app.command("init")
+def init(actor: ActorOption = None, home: HomeOption = None, as_json: JsonOption = False) -> None:
+    """Create or upgrade the catalog, key store and store; load the default schedule."""
+    from records.storage.installation import initialize
+    from records.storage.users import system_actor
+
+    report = initialize(home, actor=actor or system_actor())
+    if as_json:
+        emit_json(report.to_json())
+        return
+    typer.echo(f"records home: {report.home}")
+    typer.echo(f"catalog: {report.database} at migration {report.revision_after}"
+               + (f" (upgraded from {report.revision_before})" if report.revision_before and report.revision_before != report.revision_after else "")
+               + (" (created)" if report.revision_before is None else ""))
+    typer.echo(f"key store: {report.keystore}" + (" (created)" if report.keystore_created else ""))
+    typer.echo(f"schedule: version {report.schedule_version}" + (" (default schedule loaded)" if report.schedule_loaded else ""))
+    if report.settings_written:
+        typer.echo(f"settings: wrote {report.home / 'records.toml'}; edit the district's name, address and signatory there")
+
+
+@app.command("doctor")
+def doctor(home: HomeOption = None, as_json: JsonOption = False) -> None:
+    """Check catalog, schedule, audit chain, store, key store, libmagic and Tesseract."""
+    from records.doctor import diagnose
+
+    health = diagnose(home)
+    if as_json:
+        emit_json(health.to_json())
+    else:
+        marks = {"ok": "ok     ", "warning": "WARNING", "error": "ERROR  "}
+        for check in health.checks:
+            typer.echo(f"{marks[check.status]} {check.name}: {check.detail}")
+    if not health.ok:
+        raise typer.Exit(1)
+
+
+@app.command("demo")
+def demo(home: HomeOption = None) -> None:
+    """Run the main job end to end on a generated fictional district."""
+    from records.demo import run_demo
+
+    if not run_demo(home):
+        raise typer.Exit(1)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,142 @@
+"""``records doctor``: is this installation healthy? Each check says what to do if not.
+
+Checks only what exists so far; each later capability adds its own check here.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from records.config import Paths, resolve_paths
+from records.errors import RecordsError
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    status: str  # ok | warning | error
+    detail: str
+
+    def to_json(self) -> dict[str, str]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Health:
+    checks: list[Check]
+
+    @property
+    def ok(self) -> bool:
+        return all(c.status != "error" for c in self.checks)
+
+    def to_json(self) -> dict[str, object]:
+        return {"ok": self.ok, "checks": [c.to_json() for c in self.checks]}
+
+
+def _catalog_checks(paths: Paths) -> list[Check]:
+    from records.storage import audit, schedules
+    from records.storage import catalog as migrations
+    from records.storage.db import Catalog
+
+    catalog = Catalog(paths.database_url)
+    try:
+        migrations.require_current(catalog)
+    except RecordsError as exc:
+        return [Check("catalog", "error", str(exc))]
+    checks = [Check("catalog", "ok", f"{migrations.safe_url(paths.database_url)} at migration {migrations.head_revision()}")]
+    with catalog.reading() as session:
+        try:
+            view = schedules.show(session)
+            unconfirmed = [s.code for s in view.series if not s.confirmed]
+            if unconfirmed:
+                checks.append(
+                    Check(
+                        "schedule",
+                        "warning",
+                        f"version {view.version}; not confirmed (nothing under them can be destroyed): {', '.join(unconfirmed)}",
+                    )
+                )
+            else:
+                checks.append(Check("schedule", "ok", f"version {view.version}, every series confirmed"))
+        except RecordsError as exc:
+            checks.append(Check("schedule", "error", str(exc)))
+        result = audit.verify(session)
+    if result.ok:
+        checks.append(Check("audit chain", "ok", f"{result.events} events verified; head {result.head}"))
+    else:
+        checks.append(Check("audit chain", "error", f"broken at event {result.first_bad_seq}: {result.reason}"))
+    return checks
+
+
+def _store_check(paths: Paths) -> Check:
+    from records.storage.blobstore import open_blob_store
+
+    try:
+        store = open_blob_store(paths.store_url)
+    except RecordsError as exc:
+        return Check("store", "error", str(exc))
+    root = getattr(store, "root", None)
+    if isinstance(root, Path):
+        if not root.is_dir():
+            return Check("store", "error", f"{root} is missing: run `records init`")
+        if not os.access(root, os.W_OK):
+            return Check("store", "error", f"{root} is not writable by this user")
+        mode = root.stat().st_mode & 0o777
+        if mode & 0o077:
+            return Check("store", "warning", f"{root} is readable by other users (mode {mode:o}); chmod 700 it")
+    return Check("store", "ok", paths.store_url)
+
+
+def _keystore_check(paths: Paths) -> Check:
+    from records.storage.keystore import KeyStore
+
+    problems = KeyStore(paths.keystore).problems()
+    if problems:
+        return Check("key store", "error", "; ".join(problems))
+    separate = "" if paths.keystore.parent != paths.home else " (inside RECORDS_HOME: in production put it on its own volume with RECORDS_KEYSTORE)"
+    return Check("key store", "ok", f"{paths.keystore}, private to this user{separate}")
+
+
+def _libmagic_check() -> Check:
+    try:
+        import magic
+
+        found = magic.from_buffer(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n", mime=True)
+    except Exception as exc:  # noqa: BLE001 - ImportError or libmagic missing at load time
+        return Check("libmagic", "error", f"not usable ({exc}); install it: apt-get install libmagic1")
+    if found != "application/pdf":
+        return Check("libmagic", "error", f"answers {found!r} for a PDF; its magic database looks broken")
+    return Check("libmagic", "ok", "recognises file types by content")
+
+
+def _tesseract_check() -> Check:
+    binary = shutil.which("tesseract")
+    if not binary:
+        return Check("tesseract", "error", "not found: install it with apt-get install tesseract-ocr tesseract-ocr-eng")
+    try:
+        output = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=20)
+        languages = subprocess.run([binary, "--list-langs"], capture_output=True, text=True, timeout=20)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return Check("tesseract", "error", f"{binary} does not run: {exc}")
+    version = (output.stdout or output.stderr).splitlines()[0] if (output.stdout or output.stderr) else "unknown version"
+    if "eng" not in languages.stdout.split():
+        return Check("tesseract", "error", f"{version} has no English data: apt-get install tesseract-ocr-eng")
+    return Check("tesseract", "ok", version)
+
+
+def diagnose(home: Path | str | None = None) -> Health:
+    paths = resolve_paths(home)
+    checks: list[Check] = []
+    try:
+        checks.extend(_catalog_checks(paths))
+    except RecordsError as exc:
+        checks.append(Check("catalog", "error", str(exc)))
+    checks.append(_store_check(paths))
+    checks.append(_keystore_check(paths))
+    checks.append(_libmagic_check())
+    checks.append(_tesseract_check())
+    return Health(checks)

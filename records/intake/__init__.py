@@ -1,0 +1,1 @@
+"""Readers and parsers: plain functions over plain data (no database, no Prefect)."""

@@ -1,0 +1,1 @@
+"""Retention rules as plain functions over plain data (no database, no Prefect)."""

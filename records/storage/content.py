@@ -1,0 +1,156 @@
+"""Record content, encrypted at rest under the record's own key, always streamed.
+
+Bytes go through Tink's streaming AEAD (AES256-GCM-HKDF, 1 MiB segments) straight into
+the blob store, so a 5 GB mbox costs a few megabytes of memory, never its size. The blob
+id is the associated data: a blob copied or renamed onto another id fails to decrypt
+instead of showing another record's content. Extracted text is a second blob under the
+same key, so destroying the key (``destroy.py``) shreds both.
+
+A tampered blob raises ``ContentCorrupted`` when the damaged segment is read. Segments
+before it have already been handed out by then; a caller that must not act on partial
+content (an export, a hash check) reads to the end before using it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from dataclasses import dataclass
+from typing import BinaryIO, cast
+
+import tink
+from tink import streaming_aead
+
+from records.config import Paths
+from records.errors import RecordsError
+from records.storage.blobstore import BlobStore, check_blob_id, open_blob_store
+from records.storage.keystore import KeyStore
+
+CHUNK = 1024 * 1024
+
+
+class ContentCorrupted(RecordsError):
+    """The ciphertext fails authentication: altered, truncated, or not this blob's."""
+
+    def __init__(self, blob_id: str, detail: str) -> None:
+        super().__init__(
+            f"the content blob {blob_id} fails its integrity check ({detail}): it was altered, truncated "
+            "or swapped with another blob; restore it from the store backup"
+        )
+        self.blob_id = blob_id
+
+
+@dataclass(frozen=True)
+class StoredBlob:
+    """What ``put`` wrote: the blob's id and the plaintext's SHA-256 (hex) and size."""
+
+    blob_id: str
+    sha256: str
+    size: int
+
+
+class _CheckedReader(io.RawIOBase):
+    """Tink's decrypting stream, with its errors turned into ``ContentCorrupted``."""
+
+    def __init__(self, inner: BinaryIO, blob_id: str) -> None:
+        super().__init__()
+        self._inner = inner
+        self._blob_id = blob_id
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+        try:
+            data = self._inner.read(len(buffer))
+        except tink.TinkError as exc:
+            raise ContentCorrupted(self._blob_id, str(exc)) from exc
+        size = len(data or b"")
+        buffer[:size] = data or b""
+        return size
+
+    def close(self) -> None:
+        if not self.closed:
+            try:
+                self._inner.close()
+            finally:
+                super().close()
+
+
+class ContentStore:
+    """Encrypts into and decrypts out of a blob store with keys from a key store."""
+
+    def __init__(self, keystore: KeyStore, blobs: BlobStore) -> None:
+        self.keystore = keystore
+        self.blobs = blobs
+
+    @classmethod
+    def from_paths(cls, paths: Paths) -> ContentStore:
+        """The installation's store: ``RECORDS_KEYSTORE`` and ``RECORDS_STORE_URL`` (via ``Paths``)."""
+        return cls(KeyStore(paths.keystore), open_blob_store(paths.store_url))
+
+    def ensure_key(self, key_id: str) -> streaming_aead.StreamingAead:
+        """The key ``key_id``, created if it does not exist yet (first content of a record)."""
+        if not self.keystore.has_key(key_id):
+            try:
+                return self.keystore.new_key(key_id)
+            except ValueError:
+                if not self.keystore.has_key(key_id):
+                    raise
+                # Another process created it between our check and our write: use theirs.
+        return self.keystore.primitive(key_id)
+
+    def put(self, key_id: str, source: BinaryIO, *, blob_id: str | None = None) -> StoredBlob:
+        """Encrypt ``source`` under an existing key into ``blob_id`` (default ``<key_id>.blob``)."""
+        blob_id = check_blob_id(blob_id or f"{key_id}.blob")
+        primitive = self.keystore.primitive(key_id)
+        digest = hashlib.sha256()
+        size = 0
+        with self.blobs.writer(blob_id) as destination:
+            try:
+                encrypting = primitive.new_encrypting_stream(destination, blob_id.encode("ascii"))
+            except tink.TinkError as exc:
+                raise RecordsError(f"cannot encrypt into blob {blob_id}: {exc}") from exc
+            try:
+                while chunk := source.read(CHUNK):
+                    digest.update(chunk)
+                    size += len(chunk)
+                    encrypting.write(chunk)
+            except BaseException:
+                # Finish the stream so it does not write into a closed file when collected;
+                # the store throws the partial blob away.
+                try:
+                    encrypting.close()
+                except Exception:  # noqa: BLE001, S110 - the original error is what matters
+                    pass
+                raise
+            encrypting.close()  # writes the final segment (and closes ``destination``)
+        return StoredBlob(blob_id=blob_id, sha256=digest.hexdigest(), size=size)
+
+    def open(self, key_id: str, blob_id: str) -> BinaryIO:
+        """A streaming reader of the plaintext; ``KeyDestroyed``, ``BlobMissing`` or ``ContentCorrupted``."""
+        check_blob_id(blob_id)
+        primitive = self.keystore.primitive(key_id)
+        ciphertext = self.blobs.reader(blob_id)
+        try:
+            decrypting = primitive.new_decrypting_stream(ciphertext, blob_id.encode("ascii"))
+        except tink.TinkError as exc:
+            ciphertext.close()
+            raise ContentCorrupted(blob_id, str(exc)) from exc
+        except BaseException:
+            ciphertext.close()
+            raise
+        return cast(BinaryIO, io.BufferedReader(_CheckedReader(decrypting, blob_id), buffer_size=CHUNK))
+
+    def put_text(self, key_id: str, text: str) -> str:
+        """Store a record's extracted text under the record's key; return its blob id."""
+        blob_id = f"{key_id}.text"
+        self.put(key_id, io.BytesIO(text.encode("utf-8")), blob_id=blob_id)
+        return blob_id
+
+    def read_text(self, key_id: str, blob_id: str) -> str:
+        with self.open(key_id, blob_id) as reader:
+            return reader.read().decode("utf-8")
+
+
+__all__ = ["CHUNK", "ContentCorrupted", "ContentStore", "StoredBlob"]

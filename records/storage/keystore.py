@@ -1,0 +1,258 @@
+"""The key store: one streaming-AEAD key per record, wrapped by a master key.
+
+It lives apart from the catalog and the blobs (design.md, "Storage of content"): its own
+folder (default ``RECORDS_HOME/keys``, ``RECORDS_KEYSTORE``), its own volume and its own
+short backup rotation. Destroying a record's key is what makes every copy of its blob
+and text, in any store or catalog backup, unreadable (crypto-shredding); so keys are
+written atomically, never overwritten, and ``destroy`` is the only way one goes.
+
+Layout::
+
+    <keystore>/            0700
+        master.json        0600  cleartext Tink AEAD keyset (AES256_GCM)
+        records/           0700
+            <key_id>.key   0600  Tink streaming-AEAD keyset, encrypted by the master key
+
+Each wrapped keyset is bound to its key id (associated data), so renaming or swapping
+key files makes them unusable rather than silently wrong.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import stat
+from pathlib import Path
+
+import tink
+from tink import aead, secret_key_access, streaming_aead
+
+from records.errors import ConfigurationError, RecordsError
+
+aead.register()
+streaming_aead.register()
+
+KEY_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+MASTER_FILE = "master.json"
+RECORD_KEYS = "records"
+_FOLDER_MODE = 0o700
+_FILE_MODE = 0o600
+_HEX16 = "[0-9a-f]" * 16  # the random part of a temporary file's name
+
+
+class KeyDestroyed(RecordsError):
+    """The record's key is gone: its content was destroyed and can never be read again."""
+
+    def __init__(self, key_id: str) -> None:
+        super().__init__(
+            f"the content key {key_id} no longer exists: the record's content was destroyed "
+            "and cannot be read from this store or any backup of it"
+        )
+        self.key_id = key_id
+
+
+class KeyUnreadable(RecordsError):
+    """A key file exists but the master key cannot unwrap it (wrong key store, or tampering)."""
+
+    def __init__(self, key_id: str, detail: str) -> None:
+        super().__init__(
+            f"the content key {key_id} cannot be unwrapped with this key store's master key "
+            f"({detail}); check that RECORDS_KEYSTORE points at this installation's key store"
+        )
+        self.key_id = key_id
+
+
+def check_key_id(key_id: str) -> str:
+    """Refuse anything but a plain token, so a key id can never name a path outside the store."""
+    if not isinstance(key_id, str) or not KEY_ID_PATTERN.fullmatch(key_id):
+        raise ValueError(f"not a valid key id: {key_id!r} (letters, digits, '-' and '_', at most 64)")
+    return key_id
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make a rename or unlink in ``folder`` durable, not just the file's bytes."""
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _make_private_dir(folder: Path) -> None:
+    """Create ``folder`` as 0700 whatever the umask; an existing folder keeps its mode."""
+    if not folder.is_dir():
+        folder.mkdir(mode=_FOLDER_MODE, parents=True, exist_ok=True)
+        os.chmod(folder, _FOLDER_MODE)
+
+
+def _write_new_file(target: Path, data: bytes) -> None:
+    """Write ``data`` as a new 0600 file, atomically and durably, never replacing one.
+
+    The bytes go to a temporary file that is fsynced and then hard-linked into place:
+    ``link`` fails if the target exists, so two processes racing on one key id cannot
+    overwrite each other's key, and a crash never leaves a half-written key behind.
+    """
+    tmp = target.with_name(f".{target.stem}.{secrets.token_hex(8)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, _FILE_MODE)
+    try:
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.link(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+    _fsync_dir(target.parent)
+
+
+class KeyStore:
+    """A folder of per-record keys under one master key (see the module docstring)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._master: aead.Aead | None = None
+
+    @property
+    def master_file(self) -> Path:
+        return self.path / MASTER_FILE
+
+    @property
+    def records_dir(self) -> Path:
+        return self.path / RECORD_KEYS
+
+    @property
+    def exists(self) -> bool:
+        """True when the folder and its master key are there."""
+        return self.master_file.is_file()
+
+    def create(self) -> bool:
+        """Create the folder and a master key if there is none; say whether one was made.
+
+        An existing master key is never replaced: every record key is wrapped by it.
+        """
+        _make_private_dir(self.path)
+        if self.master_file.exists():
+            return False
+        handle = tink.new_keyset_handle(aead.aead_key_templates.AES256_GCM)
+        data = tink.json_proto_keyset_format.serialize(handle, secret_key_access.TOKEN)
+        try:
+            _write_new_file(self.master_file, data.encode("utf-8"))
+        except FileExistsError:
+            return False  # another process created it first; theirs stands
+        _make_private_dir(self.records_dir)
+        return True
+
+    def problems(self) -> list[str]:
+        """What ``records doctor`` should report about the key store (empty when healthy)."""
+        if not self.path.is_dir():
+            return [f"key store folder {self.path} does not exist; run `records init` or set RECORDS_KEYSTORE"]
+        found: list[str] = []
+        if not self.master_file.is_file():
+            found.append(
+                f"key store {self.path} has no master key ({MASTER_FILE}); without it no record can be read. "
+                "Restore it from the key store backup, or run `records init` on a new installation"
+            )
+        for folder, dirs, files in os.walk(self.path):
+            here = Path(folder)
+            mode = stat.S_IMODE(here.stat().st_mode)
+            if mode & 0o077:
+                found.append(f"key store folder {here} is open to group or others (mode {mode:04o}); run `chmod 700 {here}`")
+            for name in files:
+                file = here / name
+                mode = stat.S_IMODE(file.lstat().st_mode)
+                if mode & 0o066:
+                    found.append(f"key file {file} is readable or writable by group or others (mode {mode:04o}); run `chmod 600 {file}`")
+            dirs.sort()
+        return found
+
+    def _master_aead(self) -> aead.Aead:
+        if self._master is None:
+            try:
+                text = self.master_file.read_text(encoding="utf-8")
+            except FileNotFoundError:
+                raise ConfigurationError(
+                    f"the key store {self.path} has no master key; run `records init`, or set RECORDS_KEYSTORE "
+                    "to the installation's key store"
+                ) from None
+            try:
+                handle = tink.json_proto_keyset_format.parse(text, secret_key_access.TOKEN)
+                self._master = handle.primitive(aead.Aead)
+            except tink.TinkError as exc:
+                raise ConfigurationError(f"the master key in {self.master_file} is not a valid Tink AEAD keyset: {exc}") from exc
+        return self._master
+
+    def _key_file(self, key_id: str) -> Path:
+        return self.records_dir / f"{check_key_id(key_id)}.key"
+
+    def has_key(self, key_id: str) -> bool:
+        return self._key_file(key_id).is_file()
+
+    def new_key(self, key_id: str) -> streaming_aead.StreamingAead:
+        """Create the record key ``key_id`` and return its streaming AEAD; refuse an existing id."""
+        target = self._key_file(key_id)
+        if target.exists():
+            raise ValueError(f"key {key_id} already exists; a key id is never reused")
+        master = self._master_aead()
+        _make_private_dir(self.records_dir)
+        handle = tink.new_keyset_handle(streaming_aead.streaming_aead_key_templates.AES256_GCM_HKDF_1MB)
+        wrapped = tink.proto_keyset_format.serialize_encrypted(handle, master, key_id.encode("ascii"))
+        try:
+            _write_new_file(target, wrapped)
+        except FileExistsError:
+            raise ValueError(f"key {key_id} already exists; a key id is never reused") from None
+        return handle.primitive(streaming_aead.StreamingAead)
+
+    def primitive(self, key_id: str) -> streaming_aead.StreamingAead:
+        """Unwrap the record key ``key_id``; ``KeyDestroyed`` when it is gone."""
+        target = self._key_file(key_id)
+        try:
+            wrapped = target.read_bytes()
+        except FileNotFoundError:
+            raise KeyDestroyed(key_id) from None
+        master = self._master_aead()
+        try:
+            handle = tink.proto_keyset_format.parse_encrypted(wrapped, master, key_id.encode("ascii"))
+            return handle.primitive(streaming_aead.StreamingAead)
+        except tink.TinkError as exc:
+            raise KeyUnreadable(key_id, str(exc)) from exc
+
+    def destroy(self, key_id: str) -> bool:
+        """Shred the record key ``key_id``; say whether there was one. Idempotent.
+
+        Only ``records.storage.destroy`` may call this. The bytes are overwritten with
+        zeros and synced before the unlink: on a plain filesystem that leaves nothing to
+        recover; on copy-on-write or flash storage it is best effort, which is why the key
+        store's own volume and short backup rotation matter (design.md).
+        """
+        target = self._key_file(key_id)
+        destroyed = False
+        try:
+            fd = os.open(target, os.O_WRONLY)
+        except FileNotFoundError:
+            pass
+        else:
+            try:
+                size = os.fstat(fd).st_size
+                zeros = bytes(size)
+                view = memoryview(zeros)
+                while view:
+                    view = view[os.write(fd, view):]
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            target.unlink(missing_ok=True)
+            destroyed = True
+        # A crash inside ``new_key`` can leave a temporary copy of the wrapped key behind.
+        if self.records_dir.is_dir():
+            for stale in self.records_dir.glob(f".{key_id}.{_HEX16}.tmp"):
+                stale.unlink(missing_ok=True)
+                destroyed = True
+            _fsync_dir(self.records_dir)
+        return destroyed
+
+
+__all__ = ["KEY_ID_PATTERN", "KeyDestroyed", "KeyStore", "KeyUnreadable", "check_key_id"]

@@ -1,0 +1,155 @@
+"""Users, roles and the check every action command makes on ``--actor``.
+
+Passwords (for the web sign-in) are hashed with argon2; a user added without one can act
+from the command line but cannot sign in until an admin sets one.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import getpass
+import re
+from dataclasses import dataclass
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from records import access
+from records.access import Role
+from records.errors import NotFound, Refused, UsageError
+from records.storage import audit
+from records.storage.models import User
+
+_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+_hasher = PasswordHasher()
+
+
+@dataclass(frozen=True)
+class UserView:
+    name: str
+    role: str
+    active: bool
+    locked: bool
+    has_password: bool
+    created_at: str
+    created_by: str
+
+    def to_json(self) -> dict[str, object]:
+        return self.__dict__.copy()
+
+
+def system_actor() -> str:
+    """Who acts when no user is named: ``system:<os user>`` (cli.md)."""
+    try:
+        name = getpass.getuser()
+    except (KeyError, OSError):
+        name = "unknown"
+    return f"system:{name}"
+
+
+def _view(user: User) -> UserView:
+    return UserView(
+        name=user.name,
+        role=user.role,
+        active=user.active,
+        locked=user.locked_at is not None,
+        has_password=user.password_hash is not None,
+        created_at=audit.format_instant(user.created_at)[:19] + "Z",
+        created_by=user.created_by,
+    )
+
+
+def authorize(session: Session, actor: str | None, action: str, *, required: bool = True) -> str:
+    """Return the actor to record, or refuse with a sentence the user can act on.
+
+    ``required=False`` is for imports, ingest and reading: with no actor they record
+    ``system:<os user>``; a named actor is still checked.
+    """
+    if not actor:
+        if required:
+            raise UsageError(f"{access.label(action)} needs --actor USER (or RECORDS_ACTOR): the user who decides")
+        return system_actor()
+    user = session.get(User, actor)
+    if user is None:
+        raise Refused(f"no user named {actor!r}: an admin adds one with `records user add {actor} --role ROLE`")
+    if not user.active:
+        raise Refused(f"user {actor!r} is disabled and may not act")
+    if not access.may(user.role, action):
+        allowed = " or ".join(access.roles_allowed(action)) or "no role"
+        raise Refused(f"user {actor!r} is {_article(user.role)} {user.role}; {access.label(action)} needs {_article(allowed)} {allowed}")
+    return user.name
+
+
+def _article(word: str) -> str:
+    return "an" if word[:1] in "aeiou" else "a"
+
+
+def add_user(session: Session, name: str, role: str, password: str | None, actor: str | None) -> UserView:
+    """Add a user. The very first user needs no actor and must be an admin."""
+    if not _NAME.match(name):
+        raise UsageError(f"user name {name!r}: use lower-case letters, digits, '.', '_' or '-' (at most 64)")
+    try:
+        role_value = Role(role)
+    except ValueError:
+        raise UsageError(f"role {role!r}: choose one of {', '.join(r.value for r in Role)}") from None
+    existing = session.execute(select(func.count()).select_from(User)).scalar_one()
+    if existing == 0:
+        if role_value is not Role.ADMIN:
+            raise Refused("the first user must be an admin (who then adds the others): use --role admin")
+        recorded_actor = actor or system_actor()
+    else:
+        recorded_actor = authorize(session, actor, "user.manage")
+    if session.get(User, name) is not None:
+        raise Refused(f"a user named {name!r} already exists")
+    user = User(
+        name=name,
+        role=role_value.value,
+        password_hash=_hasher.hash(password) if password else None,
+        active=True,
+        failed_logins=0,
+        created_at=dt.datetime.now(dt.UTC),
+        created_by=recorded_actor,
+    )
+    session.add(user)
+    session.flush()
+    audit.append(session, recorded_actor, "user.added", "user", name, {"role": role_value.value, "password_set": bool(password)})
+    return _view(user)
+
+
+def list_users(session: Session) -> list[UserView]:
+    return [_view(u) for u in session.execute(select(User).order_by(User.name)).scalars()]
+
+
+def count_users(session: Session) -> int:
+    return session.execute(select(func.count()).select_from(User)).scalar_one()
+
+
+def disable_user(session: Session, name: str, actor: str | None) -> UserView:
+    recorded_actor = authorize(session, actor, "user.manage")
+    user = session.get(User, name)
+    if user is None:
+        raise NotFound(f"no user named {name!r}")
+    if not user.active:
+        return _view(user)
+    if user.role == Role.ADMIN:
+        admins = session.execute(
+            select(func.count()).select_from(User).where(User.role == Role.ADMIN.value, User.active.is_(True))
+        ).scalar_one()
+        if admins <= 1:
+            raise Refused(f"{name!r} is the last active admin; add another admin before disabling this one")
+    user.active = False
+    audit.append(session, recorded_actor, "user.disabled", "user", name, {"role": user.role})
+    return _view(user)
+
+
+def check_password(session: Session, name: str, password: str) -> bool:
+    """True when the user exists, is active and the password matches (for the web sign-in)."""
+    user = session.get(User, name)
+    if user is None or not user.active or not user.password_hash:
+        return False
+    try:
+        return _hasher.verify(user.password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
