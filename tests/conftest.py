@@ -96,3 +96,23 @@ def catalog(paths: Paths) -> Catalog:
     catalog = Catalog(paths.database_url)
     catalog_migrations.upgrade(catalog)
     return catalog
+
+
+@pytest.fixture(scope="session")
+def prefect_server() -> Iterator[None]:
+    """One Prefect test server per test process (about 20 s to start; prefect-notes.md)."""
+    os.environ.setdefault("DO_NOT_TRACK", "1")
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
+
+
+@pytest.fixture
+def installation(paths: Paths):  # type: ignore[no-untyped-def]
+    """An initialised installation (catalog, key store, store, default schedule)."""
+    from records.storage.installation import initialize, open_installation
+
+    initialize(paths.home, actor="system:test")
+    return open_installation(paths.home)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import typer
 
-from records.cli import audit, directory, schedule, users
+from records.cli import audit, directory, records_cmd, schedule, users
 from records.cli.common import ActorOption, HomeOption, JsonOption, emit_json, new_app
 
 app = new_app(
@@ -19,6 +19,11 @@ app.add_typer(directory.roster_app, name="roster")
 app.add_typer(directory.staff_app, name="staff")
 app.add_typer(schedule.app, name="schedule")
 app.add_typer(audit.app, name="audit")
+app.command("ingest")(records_cmd.ingest)
+app.command("list")(records_cmd.list_)
+app.command("show")(records_cmd.show)
+app.command("text")(records_cmd.text)
+app.add_typer(records_cmd.quarantine_app, name="quarantine")
 
 
 @app.command("init")

@@ -54,6 +54,10 @@ def run_demo(home: Path | str | None = None, console: Console | None = None) -> 
             f"3. {kind} import of {path.name}: {result.added} added, {result.updated} updated, "
             f"{result.unchanged} unchanged" + (f", newly exited {len(result.exited)}" if result.exited else "")
         )
+        for problem in result.errors:
+            console.print(f"   [red]{path.name} line {problem.line}: {problem.reason}[/]")
+        if result.errors:
+            return False
 
     with installation.catalog.reading() as session:
         verification = audit.verify(session)

@@ -66,7 +66,10 @@ def write_district(folder: Path, *, seed: int = 2026, students: int = 30) -> Dem
             born = dt.date(2026 - 6 - grade, rng.randint(1, 12), rng.randint(1, 28))
             entry = dt.date(born.year + 5, 8, 28)
             exit_date, reason = "", ""
-            if n % 10 == 7:  # a few who left long ago: their temporary records are due
+            if n % 10 == 7:  # a few who graduated long ago: their temporary records are due
+                grade = 12
+                born = dt.date(2000, rng.randint(1, 12), rng.randint(1, 28))
+                entry = dt.date(2005, 8, 29)
                 exit_date, reason = dt.date(2018, 6, 15).isoformat(), "graduated"
             elif n % 10 == 3:
                 exit_date, reason = dt.date(2023, 1, 20).isoformat(), "transferred"

@@ -151,3 +151,15 @@ def destroy_record(
 
 
 __all__ = ["DestroyResult", "destroy_record"]
+
+
+def discard_uncommitted(content: ContentStore, key_ids: list[str], blob_ids: list[str]) -> None:
+    """Remove content written for a batch whose catalog transaction did not commit.
+
+    Such content was never a record (no row, no audit event names it), so there is
+    nothing to tombstone; leaving it would only leave unreadable orphans in the store.
+    """
+    for key_id in key_ids:
+        content.keystore.destroy(key_id)
+    for blob_id in blob_ids:
+        content.blobs.delete(blob_id)

@@ -143,6 +143,12 @@ class Source(Base):
     owner_staff_id: Mapped[str | None] = mapped_column(String(64))
     received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     received_by: Mapped[str] = mapped_column(String(128))
+    reader: Mapped[str | None] = mapped_column(String(32))
+    quarantine_kind: Mapped[str | None] = mapped_column(String(16))
+    file_modified: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    updated_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+    __table_args__ = (Index("ix_sources_status", "status"),)
 
 
 class Record(Base):
@@ -168,10 +174,25 @@ class Record(Base):
     series_confidence: Mapped[float] = mapped_column(Float, default=0.0)
     series_evidence: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     series_decided_by: Mapped[str] = mapped_column(String(128), default="engine")
+    extraction_evidence: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     status: Mapped[str] = mapped_column(String(16), default="active")
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
 
     __table_args__ = (Index("ix_records_source", "source_id"), Index("ix_records_series", "series_code"))
+
+
+class RecordPage(Base):
+    """How each page's text was obtained; the text itself is in the encrypted store."""
+
+    __tablename__ = "record_pages"
+
+    record_id: Mapped[str] = mapped_column(ForeignKey("records.id"), primary_key=True)
+    number: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    ocr: Mapped[bool] = mapped_column(Boolean)
+    confidence: Mapped[float | None] = mapped_column(Float)
+    rotation: Mapped[int] = mapped_column(Integer, default=0)
+    skew: Mapped[float] = mapped_column(Float, default=0.0)
+    chars: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class RecordSource(Base):
@@ -249,6 +270,7 @@ __all__ = [
     "Base",
     "KeyValue",
     "Record",
+    "RecordPage",
     "RecordSource",
     "RecordStudent",
     "ScheduleVersion",

@@ -1,0 +1,130 @@
+"""Readers as a registry (paperless-ngx's parsers): each says how sure it is for a file.
+
+A reader is a small class with one job. ``score`` looks only at the ``Sniff`` (libmagic's
+answer and the first bytes), never at the file name; the highest score above zero wins.
+Adding a format is adding a module that calls ``register``: the built-in readers register
+exactly as a district's own would.
+"""
+
+from __future__ import annotations
+
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import ClassVar
+
+from records.intake.model import Extraction, Quarantine, ReadOptions
+
+HEAD_BYTES = 65536
+
+
+@dataclass(frozen=True)
+class Sniff:
+    """What detection knows about a file before any reader opens it."""
+
+    path: Path
+    size: int
+    mime: str  # libmagic's MIME type
+    description: str  # libmagic's words, for messages
+    head: bytes  # the first HEAD_BYTES bytes
+    zip_members: tuple[str, ...] = field(default=())
+
+
+class Reader:
+    """Base class of every reader. The contract:
+
+    - ``score(sniff)`` returns 0 when the reader cannot read the file, else a confidence
+      up to 1; it must be cheap and must not raise.
+    - ``read(sniff, options)`` returns an ``Extraction`` or raises ``Quarantine`` with a
+      reason a clerk can act on. It must not write anywhere but a temporary folder it
+      was given, and must respect ``options``' limits.
+    """
+
+    name: ClassVar[str] = "reader"
+
+    def score(self, sniff: Sniff) -> float:
+        raise NotImplementedError
+
+    def read(self, sniff: Sniff, options: ReadOptions) -> Extraction:
+        raise NotImplementedError
+
+
+_READERS: list[Reader] = []
+
+
+def register(reader: Reader) -> Reader:
+    """Add a reader (a district's own readers call this the same way)."""
+    if any(r.name == reader.name for r in _READERS):
+        raise ValueError(f"a reader named {reader.name!r} is registered already")
+    _READERS.append(reader)
+    return reader
+
+
+def readers() -> list[Reader]:
+    _load_builtin()
+    return list(_READERS)
+
+
+_loaded = False
+
+
+def _load_builtin() -> None:
+    global _loaded
+    if _loaded:
+        return
+    _loaded = True
+    from records.intake.readers import load_builtin
+
+    load_builtin()
+
+
+_PROGRAM_MIMES = (
+    "application/x-executable",
+    "application/x-sharedlib",
+    "application/x-pie-executable",
+    "application/x-mach-binary",
+    "application/x-dosexec",
+    "application/vnd.microsoft.portable-executable",
+    "application/x-elf",
+)
+
+
+def sniff(path: Path) -> Sniff:
+    """Look at a file's content (libmagic, first bytes, zip member names)."""
+    import magic
+
+    size = path.stat().st_size
+    with path.open("rb") as handle:
+        head = handle.read(HEAD_BYTES)
+    mime = magic.from_buffer(head, mime=True) if head else "application/x-empty"
+    description = magic.from_buffer(head) if head else "empty"
+    members: tuple[str, ...] = ()
+    if head.startswith(b"PK\x03\x04") or mime == "application/zip":
+        try:
+            with zipfile.ZipFile(path) as archive:
+                members = tuple(archive.namelist()[:100_000])
+        except (zipfile.BadZipFile, OSError, ValueError):
+            members = ()
+    return Sniff(path=path, size=size, mime=mime, description=description, head=head, zip_members=members)
+
+
+def choose(found: Sniff) -> Reader:
+    """The best reader for a file, or ``Quarantine`` with what the file seems to be."""
+    if found.size == 0:
+        raise Quarantine("empty", "empty file: nothing to keep; check that the scan or export finished saving")
+    scored = [(reader.score(found), i, reader) for i, reader in enumerate(readers())]
+    best = max(scored, default=(0.0, 0, None), key=lambda t: (t[0], -t[1]))
+    if best[2] is None or best[0] <= 0:
+        raise Quarantine("unsupported", unsupported_reason(found))
+    return best[2]
+
+
+def unsupported_reason(found: Sniff) -> str:
+    if found.mime in _PROGRAM_MIMES or found.head.startswith((b"\x7fELF", b"MZ")):
+        return "not a supported file type: this is a program, not a document"
+    if found.mime.startswith(("audio/", "video/")):
+        return f"not a supported file type: {found.description.split(',')[0]} (audio and video are not read yet); keep the original elsewhere"
+    return (
+        f"not a supported file type: {found.description.split(',')[0]} ({found.mime}); "
+        "save it as PDF, an image, an email or a platform export and ingest that"
+    )

@@ -1,0 +1,148 @@
+"""The catalog's answers to ``records list``, ``show``, ``text`` and ``quarantine list``.
+
+Shapes follow cli.md exactly; fields that later capabilities fill (students, series
+evidence, retention, holds) hold their empty values until then.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from records.errors import NotFound, Refused
+from records.storage import audit
+from records.storage.content import ContentStore
+from records.storage.models import Record, RecordPage, RecordSource, RecordStudent, Source, Tombstone
+
+
+def _instant(value: dt.datetime | None) -> str | None:
+    return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if value else None
+
+
+EMPTY_RETENTION: dict[str, Any] = {
+    "trigger": None,
+    "trigger_date": None,
+    "eligible_on": None,
+    "destroy_by": None,
+    "disposition": None,
+    "needs_approval": None,
+    "schedule_version": None,
+    "state": None,
+}
+
+
+@dataclass(frozen=True)
+class RecordFilter:
+    student_id: str | None = None
+    series: str | None = None
+    status: str | None = None
+    format: str | None = None
+    source_id: str | None = None
+
+
+def _views(session: Session, rows: list[Record]) -> list[dict[str, Any]]:
+    if not rows:
+        return []
+    ids = [r.id for r in rows]
+    sources: dict[str, list[str]] = {}
+    for record_id, source_id in session.execute(
+        select(RecordSource.record_id, RecordSource.source_id).where(RecordSource.record_id.in_(ids)).order_by(RecordSource.source_id)
+    ):
+        sources.setdefault(record_id, []).append(source_id)
+    shas = dict(session.execute(select(Source.id, Source.sha256).where(Source.id.in_({r.source_id for r in rows}))).all())
+    students: dict[str, list[dict[str, Any]]] = {}
+    for link in session.execute(select(RecordStudent).where(RecordStudent.record_id.in_(ids)).order_by(RecordStudent.student_id)).scalars():
+        students.setdefault(link.record_id, []).append(
+            {"student_id": link.student_id, "confidence": link.confidence, "evidence": link.evidence}
+        )
+    pages: dict[str, list[dict[str, Any]]] = {}
+    for page in session.execute(select(RecordPage).where(RecordPage.record_id.in_(ids)).order_by(RecordPage.number)).scalars():
+        pages.setdefault(page.record_id, []).append(
+            {"number": page.number, "ocr": page.ocr, "confidence": page.confidence, "rotation": page.rotation, "skew": page.skew, "chars": page.chars}
+        )
+    views = []
+    for r in rows:
+        destroyed = r.status == "destroyed"
+        views.append(
+            {
+                "id": r.id,
+                "source_id": r.source_id,
+                "source_ids": sources.get(r.id, [r.source_id]),
+                "source_sha256": shas.get(r.source_id),
+                "format": r.format,
+                "locator": r.locator,
+                "parent_id": r.parent_id,
+                "sent_at_first": _instant(r.sent_at_first),
+                "sent_at_last": _instant(r.sent_at_last),
+                "owner_staff_id": r.owner_staff_id,
+                "participants": [] if destroyed else r.participants,
+                "text_chars": 0 if destroyed else r.text_chars,
+                "students": students.get(r.id, []),
+                "series": {
+                    "code": r.series_code,
+                    "confidence": r.series_confidence,
+                    "evidence": r.series_evidence,
+                    "decided_by": r.series_decided_by,
+                },
+                "retention": dict(EMPTY_RETENTION),
+                "holds": [],
+                "status": r.status,
+                "pages": [] if destroyed else pages.get(r.id, []),
+                "extraction_evidence": r.extraction_evidence,
+            }
+        )
+    return views
+
+
+def list_records(session: Session, where: RecordFilter) -> list[dict[str, Any]]:
+    query = select(Record).order_by(Record.created_at, Record.id)
+    if where.series:
+        query = query.where(Record.series_code == where.series)
+    if where.status:
+        query = query.where(Record.status == where.status)
+    if where.format:
+        query = query.where(Record.format == where.format)
+    if where.student_id:
+        query = query.where(Record.id.in_(select(RecordStudent.record_id).where(RecordStudent.student_id == where.student_id)))
+    if where.source_id:
+        query = query.where(Record.id.in_(select(RecordSource.record_id).where(RecordSource.source_id == where.source_id)))
+    return _views(session, list(session.execute(query).scalars()))
+
+
+def show_record(session: Session, record_id: str) -> dict[str, Any]:
+    row = session.get(Record, record_id)
+    if row is None:
+        raise NotFound(f"no record {record_id!r}: see `records list`")
+    return _views(session, [row])[0]
+
+
+def read_text(session: Session, content: ContentStore, record_id: str, *, actor: str, purpose: str | None) -> str:
+    """The record's text; reading it is an access event (603 CMR 23.07)."""
+    row = session.get(Record, record_id)
+    if row is None:
+        raise NotFound(f"no record {record_id!r}: see `records list`")
+    if row.status == "destroyed":
+        tomb = session.get(Tombstone, record_id)
+        when = _instant(tomb.destroyed_at) if tomb else "an unknown date"
+        raise Refused(
+            f"record {record_id} was destroyed on {when} ({tomb.reason if tomb else 'destroyed'}"
+            + (f", batch {tomb.batch_id}" if tomb and tomb.batch_id else "")
+            + f"); content hash {row.content_sha256}"
+        )
+    if not row.key_id or not row.text_blob_id:
+        raise NotFound(f"record {record_id} has no stored text")
+    text = content.read_text(row.key_id, row.text_blob_id)
+    audit.append(session, actor, "record.viewed", "record", record_id, {"what": "text", "purpose": purpose})
+    return text
+
+
+def quarantined(session: Session) -> list[dict[str, Any]]:
+    rows = session.execute(select(Source).where(Source.status == "quarantined").order_by(Source.received_at, Source.id)).scalars()
+    return [
+        {"source_id": s.id, "path": s.path, "reason": s.reason, "at": _instant(s.updated_at or s.received_at), "kind": s.quarantine_kind}
+        for s in rows
+    ]
