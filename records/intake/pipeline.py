@@ -51,6 +51,11 @@ class FileExtraction:
             return "quarantined"
         return "partial" if self.extraction.problems else "ingested"
 
+    def reason_for(self, source_id: str) -> str | None:
+        """The reason with the source's id filled in, so the clerk can paste the command."""
+        reason = self.reason
+        return reason.replace("SOURCE_ID", source_id) if reason else None
+
     @property
     def reason(self) -> str | None:
         if self.quarantine is not None:

@@ -224,7 +224,7 @@ def commit(
                 size=source.digest.size,
                 detected_type=file.sniff.mime if file.sniff else None,
                 status=file.status,
-                reason=file.reason,
+                reason=file.reason_for(source.source_id),
                 key_id=source.key_id,
                 blob_id=source.blob.blob_id,
                 owner_staff_id=owner_staff_id,
@@ -236,6 +236,7 @@ def commit(
                 updated_at=now,
             )
         )
+        session.flush()  # the source row first: records refer to it
         events.append(PendingEvent(actor, "source.received", "source", source.source_id, {"sha256": source.digest.sha256, "size": source.digest.size}))
         if file.sniff is not None:
             events.append(
@@ -249,11 +250,11 @@ def commit(
             )
         events.extend(_record_events(session, source, actor, owner_staff_id, now))
         if file.quarantine is not None:
-            events.append(PendingEvent(actor, "source.quarantined", "source", source.source_id, {"kind": file.quarantine.kind, "reason": file.quarantine.reason}))
+            events.append(PendingEvent(actor, "source.quarantined", "source", source.source_id, {"kind": file.quarantine.kind, "reason": file.reason_for(source.source_id)}))
         elif file.status == "partial":
             events.append(PendingEvent(actor, "source.partial", "source", source.source_id, {"problems": file.extraction.problems if file.extraction else []}))
         reports.append(
-            SourceReport(source.source_id, str(source.path), source.digest.sha256, file.status, file.reason, [r.record_id for r in source.records])
+            SourceReport(source.source_id, str(source.path), source.digest.sha256, file.status, file.reason_for(source.source_id), [r.record_id for r in source.records])
         )
     known = known_sources(session, [sha for _, sha, _ in ((p, d.sha256, s) for p, d, s in duplicates)])
     for path, digest, source_id in duplicates:
@@ -333,7 +334,7 @@ def commit_retry(session: Session, prepared: PreparedSource, *, actor: str, pass
     assert source is not None
     file = prepared.file
     source.status = file.status
-    source.reason = file.reason
+    source.reason = file.reason_for(source.id)
     source.quarantine_kind = file.quarantine.kind if file.quarantine else None
     source.reader = file.extraction.reader if file.extraction else source.reader
     source.updated_at = now
@@ -342,9 +343,9 @@ def commit_retry(session: Session, prepared: PreparedSource, *, actor: str, pass
     ]
     events.extend(_record_events(session, prepared, actor, source.owner_staff_id, now))
     if file.quarantine is not None:
-        events.append(PendingEvent(actor, "source.quarantined", "source", source.id, {"kind": file.quarantine.kind, "reason": file.quarantine.reason}))
+        events.append(PendingEvent(actor, "source.quarantined", "source", source.id, {"kind": file.quarantine.kind, "reason": file.reason_for(source.id)}))
     elif file.status == "partial":
         events.append(PendingEvent(actor, "source.partial", "source", source.id, {"problems": file.extraction.problems if file.extraction else []}))
     session.flush()
     audit.append_many(session, events, now=now)
-    return SourceReport(source.id, source.path, source.sha256, file.status, file.reason, [r.record_id for r in prepared.records])
+    return SourceReport(source.id, source.path, source.sha256, file.status, file.reason_for(source.id), [r.record_id for r in prepared.records])

@@ -1,0 +1,138 @@
+"""Ingest benchmark: our pipeline against the floor of the same work in a bare loop.
+
+    .venv/bin/python bench/ingest.py [--pdfs 1000] [--scans 50]
+
+Two workloads, each timed both ways in the same run on the same cores:
+
+- born-digital: N small text PDFs. Floor: a bare loop that reads each file, hashes it
+  (SHA-256), asks libmagic, and extracts every page's text with pypdf. Ours: the ingest
+  flow (batches, detection, extraction, encryption, catalog and audit writes).
+- scanned: M image pages (PNG, 200 dpi). Floor: bare ``tesseract`` on every page, one
+  process per core (OMP_THREAD_LIMIT=1). Ours: the ingest flow, OCR spread over the cores.
+
+Prefect's server start-up is left out of both: a warm-up flow run starts the ephemeral
+server before any timing. Targets (issue 3): born-digital ≥ 0.5 of the floor, OCR ≥ 0.8.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+os.environ.setdefault("OMP_THREAD_LIMIT", "1")
+os.environ.setdefault("DO_NOT_TRACK", "1")
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.fixtures.printouts import EMAIL_PAGE, born_digital_pdf, png_scan  # noqa: E402
+
+
+def make_pdfs(folder: Path, count: int) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    files = []
+    for n in range(count):
+        lines = [*EMAIL_PAGE, f"Reference number {n:06d} for this printed note."]
+        files.append(born_digital_pdf(folder / f"note-{n:05d}.pdf", [lines, [f"Second page of note {n}.", *EMAIL_PAGE[5:]]]))
+    return files
+
+
+def make_scans(folder: Path, count: int) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    return [png_scan(folder / f"scan-{n:03d}.png", [*EMAIL_PAGE, f"Scanned page number {n}."]) for n in range(count)]
+
+
+def floor_born_digital(files: list[Path]) -> float:
+    import logging
+
+    import magic
+    from pypdf import PdfReader
+
+    logging.getLogger("pypdf").setLevel(logging.ERROR)
+    start = time.perf_counter()
+    for path in files:
+        data = path.read_bytes()
+        hashlib.sha256(data).hexdigest()
+        magic.from_buffer(data[:65536], mime=True)
+        for page in PdfReader(path).pages:
+            page.extract_text()
+    return time.perf_counter() - start
+
+
+def floor_tesseract(files: list[Path]) -> float:
+    cores = os.cpu_count() or 1
+    env = {**os.environ, "OMP_THREAD_LIMIT": "1"}
+
+    def one(path: Path) -> None:
+        subprocess.run(["tesseract", str(path), "stdout"], capture_output=True, env=env, check=True)
+
+    start = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=cores) as pool:
+        list(pool.map(one, files))
+    return time.perf_counter() - start
+
+
+def ours(files: list[Path], home: Path) -> tuple[float, dict[str, int]]:
+    from records.flows.ingest import ingest_flow
+
+    start = time.perf_counter()
+    result = ingest_flow([str(p) for p in files], home=str(home), actor="system:bench")
+    return time.perf_counter() - start, result["counts"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--pdfs", type=int, default=1000)
+    parser.add_argument("--scans", type=int, default=50)
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="records-bench-") as tmp:
+        work = Path(tmp)
+        os.environ["RECORDS_HOME"] = str(work / "home")
+        os.environ.pop("RECORDS_DATABASE_URL", None)
+        os.environ.pop("RECORDS_KEYSTORE", None)
+        from prefect import flow
+
+        from records.storage.installation import initialize
+
+        initialize(work / "home", actor="system:bench")
+        print(f"making {args.pdfs} born-digital PDFs and {args.scans} scanned pages ...", flush=True)
+        pdfs = make_pdfs(work / "pdfs", args.pdfs)
+        scans = make_scans(work / "scans", args.scans)
+
+        @flow(name="bench-warm-up")
+        def warm_up() -> int:
+            return 1
+
+        warm_up()  # starts Prefect's ephemeral server outside the timings
+        cores = os.cpu_count()
+        print(f"cores: {cores}; OMP_THREAD_LIMIT={os.environ['OMP_THREAD_LIMIT']}")
+
+        floor_pdf = floor_born_digital(pdfs)
+        ours_pdf, counts_pdf = ours(pdfs, work / "home")
+        floor_ocr = floor_tesseract(scans)
+        ours_ocr, counts_ocr = ours(scans, work / "home")
+
+    rows = [
+        ("born-digital PDFs", args.pdfs, floor_pdf, ours_pdf, 0.5, counts_pdf),
+        ("scanned pages (OCR)", args.scans, floor_ocr, ours_ocr, 0.8, counts_ocr),
+    ]
+    print()
+    print(f"{'workload':<22}{'files':>6}{'floor files/s':>15}{'ours files/s':>14}{'ratio':>8}{'target':>8}  outcome")
+    for name, count, floor_s, ours_s, target, counts in rows:
+        ratio = floor_s / ours_s
+        verdict = "ok" if ratio >= target else "BELOW TARGET"
+        print(f"{name:<22}{count:>6}{count / floor_s:>15.1f}{count / ours_s:>14.1f}{ratio:>8.2f}{target:>8.2f}  {verdict} {counts}")
+
+
+if __name__ == "__main__":
+    main()
