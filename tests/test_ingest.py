@@ -114,7 +114,7 @@ def test_a_failed_batch_leaves_no_rows_and_no_orphan_content(installation, tmp_p
     def fail(*args, **kwargs):
         raise RuntimeError("database went away")
 
-    monkeypatch.setattr(store, "commit", fail)
+    monkeypatch.setattr(store, "commit_records", fail)
     with pytest.raises(RuntimeError):
         process_batch(installation, [pdf], actor="system:test")
     with installation.catalog.reading() as session:

@@ -3,7 +3,8 @@
 Files of a batch are read in parallel, each worker doing one OCR page at a time with
 ``OMP_THREAD_LIMIT=1`` (prefect-notes.md: OpenMP threads fighting over two cores made
 a page seven times slower). Workers are spawned, not forked, because the parent runs
-Prefect's threads and a fork would copy their locks.
+Prefect's threads and a fork would copy their locks. Streaming readers (an mbox, an
+export) never go to the pool: their items are consumed here, chunk by chunk.
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
-from records.intake.model import ReadOptions
-from records.intake.pipeline import FileExtraction, extract
+from records.intake.model import Quarantine, ReadOptions
+from records.intake.pipeline import FileExtraction, Plan, extract, plan, read
 
 _pool: ProcessPoolExecutor | None = None
 
@@ -39,16 +40,26 @@ def pool() -> Executor:
 
 
 def extract_many(paths: list[Path], options: list[ReadOptions], timezone: str) -> list[FileExtraction]:
-    """Extract every file; one file alone uses every core for its own OCR pages."""
-    if len(paths) == 1 or workers() == 1:
-        return [extract(p, o, timezone=timezone) for p, o in zip(paths, options, strict=True)]
-    futures = [pool().submit(extract, p, replace(o, ocr_workers=1), timezone=timezone) for p, o in zip(paths, options, strict=True)]
-    results = []
-    for path, future in zip(paths, futures, strict=True):
-        try:
-            results.append(future.result())
-        except Exception as exc:  # noqa: BLE001 - a dead worker must not sink the batch
-            from records.intake.model import Quarantine
+    """Extract every file. Streaming files come back with lazy items, read in this process.
 
-            results.append(FileExtraction(None, None, Quarantine("damaged", f"reading {path.name} stopped the reader ({type(exc).__name__}); ask for a new copy")))
-    return results
+    One non-streaming file alone is read here too, so its own OCR pages use every core.
+    """
+    plans: list[Plan | FileExtraction] = [plan(p, o) for p, o in zip(paths, options, strict=True)]
+    pooled = [i for i, planned in enumerate(plans) if isinstance(planned, Plan) and not planned.streams]
+    results: list[FileExtraction | None] = [None] * len(paths)
+    for i, planned in enumerate(plans):
+        if isinstance(planned, FileExtraction):
+            results[i] = planned
+        elif planned.streams:
+            results[i] = read(planned, options[i], timezone=timezone)
+    if len(pooled) == 1 or workers() == 1:
+        for i in pooled:
+            results[i] = extract(paths[i], options[i], timezone=timezone)
+    elif pooled:
+        futures = {i: pool().submit(extract, paths[i], replace(options[i], ocr_workers=1), timezone=timezone) for i in pooled}
+        for i, future in futures.items():
+            try:
+                results[i] = future.result()
+            except Exception as exc:  # noqa: BLE001 - a dead worker must not sink the batch
+                results[i] = FileExtraction(None, None, Quarantine("damaged", f"reading stopped the reader ({type(exc).__name__}); ask for a new copy"))
+    return [r if r is not None else FileExtraction(None, None, Quarantine("damaged", "not read")) for r in results]

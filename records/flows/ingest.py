@@ -1,16 +1,20 @@
-"""The ingest flow: files in, sources and records out, one transaction per batch.
+"""The ingest flow: files in, sources and records out.
 
 Stages per batch (design.md, "The pipeline"): receive (hash, dedupe), detect and extract
-(intake, over the cores), store (encrypted, per record key), commit (catalog rows and
-audit events together). A bad file becomes a quarantined source; a failure of the batch
-itself (the database went away, the disk filled) rolls the batch back, removes what it
-stored, and Prefect retries it.
+(intake, over the cores), store (encrypted, a key per record), commit (catalog rows and
+audit events together). Ordinary files of a batch commit in one transaction; a bad file
+becomes a quarantined source, never a failed batch. A failure of the batch itself (the
+database went away, the disk filled) rolls it back, removes what it stored, and Prefect
+retries it. A streaming source (an mbox, a large export) commits in chunks so memory
+stays flat; it shows as ``ingesting`` until its last chunk, and a rerun resumes it.
 """
 
 from __future__ import annotations
 
 import records.flows  # noqa: F401 - quiets telemetry before Prefect is imported
 
+import datetime as dt
+import itertools
 import tempfile
 from collections import Counter
 from dataclasses import replace
@@ -22,17 +26,141 @@ from prefect import flow, task
 from records.flows import progress
 from records.flows.extraction_pool import extract_many
 from records.intake.collect import batches, collect_files
-from records.intake.model import ReadOptions
-from records.intake.pipeline import FileDigest, digest, extract
+from records.intake.model import Quarantine, ReadOptions
+from records.intake.pipeline import FileDigest, FileExtraction, digest, extract
 from records.storage import ingest as store
 from records.storage.installation import Installation, open_installation
 
 BATCH_SIZE = 50
+STREAM_CHUNK = 200
 STATUSES = ("ingested", "partial", "duplicate", "quarantined")
 
 
 def read_options(installation: Installation, password: str | None) -> ReadOptions:
-    return ReadOptions(password=password)
+    scratch = installation.paths.home / "tmp"
+    scratch.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return ReadOptions(password=password, scratch=scratch)
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _commit_files(
+    installation: Installation,
+    files: list[tuple[Path, FileDigest, FileExtraction]],
+    duplicates: list[tuple[Path, FileDigest, str | None, int | None]],
+    *,
+    actor: str,
+    owner_staff_id: str | None,
+) -> tuple[list[store.PreparedSource], list[store.SourceReport]]:
+    """Store ordinary files and record duplicates, all in one transaction."""
+    content = installation.content
+    prepared: list[tuple[store.PreparedSource, list[store.PreparedRecord]]] = []
+    cleanup = store.Cleanup()
+    post = store.Cleanup()
+    try:
+        for path, file_digest, file in files:
+            source = store.prepare_source(content, path, file_digest, file)
+            cleanup.extend(source.source_cleanup())
+            items = file.extraction.items if file.extraction else []
+            records = store.prepare_records(content, source, items, reuse_source_key=True)
+            cleanup.extend(source.cleanup_for(records))
+            prepared.append((source, records))
+        duplicate_reports = []
+        with installation.catalog.writing() as session:
+            now = _now()
+            events = []
+            for source, records in prepared:
+                events += store.commit_source(session, source, actor=actor, owner_staff_id=owner_staff_id, status=source.file.status, now=now)
+                record_events, after = store.commit_records(session, content, source, records, actor=actor, owner_staff_id=owner_staff_id, now=now)
+                events += record_events
+                post.extend(after)
+                events += store.finish_source(session, source, actor=actor, now=now)
+            held = store.known_sources(session, sorted({d.sha256 for _, d, _, _ in duplicates}))
+            for path, file_digest, source_id, index in duplicates:
+                source_id = source_id or prepared[index][0].source_id  # the same bytes twice in one call
+                records = held.get(file_digest.sha256, (source_id, []))[1]
+                report, event = store.commit_duplicate(path, file_digest, source_id, records, actor)
+                duplicate_reports.append(report)
+                events.append(event)
+            store.append_events(session, events, now)
+    except BaseException:
+        cleanup.failed(content)
+        raise
+    post.committed(content)
+    return [s for s, _ in prepared], duplicate_reports
+
+
+def _take(items: Any, count: int, problems: list[str], done: int) -> list[Any]:
+    """The next ``count`` items; a reader that fails mid-way keeps what came before."""
+    chunk = []
+    try:
+        for item in itertools.islice(items, count):
+            chunk.append(item)
+    except Quarantine as stop:
+        problems.append(f"stopped after {done + len(chunk)} records: {stop.reason}")
+        return chunk + [None]
+    except Exception as exc:  # noqa: BLE001 - keep what was read, say where it stopped
+        problems.append(f"stopped after {done + len(chunk)} records: the file could not be read further ({type(exc).__name__})")
+        return chunk + [None]
+    return chunk
+
+
+def ingest_stream(
+    installation: Installation,
+    path: Path,
+    file_digest: FileDigest,
+    file: FileExtraction,
+    *,
+    actor: str,
+    owner_staff_id: str | None,
+    resume: tuple[str, str, str] | None = None,
+) -> store.SourceReport:
+    """Store a streaming source chunk by chunk (memory stays flat whatever its size)."""
+    content = installation.content
+    assert file.extraction is not None
+    if resume is None:
+        source = store.prepare_source(content, path, file_digest, file)
+        try:
+            with installation.catalog.writing() as session:
+                now = _now()
+                store.append_events(session, store.commit_source(session, source, actor=actor, owner_staff_id=owner_staff_id, status="ingesting", now=now), now)
+        except BaseException:
+            source.source_cleanup().failed(content)
+            raise
+    else:
+        source_id, key_id, blob_id = resume
+        blob = store.StoredBlob(blob_id=blob_id, sha256=file_digest.sha256, size=file_digest.size)
+        source = store.held_source(source_id, key_id, blob, path, file_digest, file)
+    items = iter(file.extraction.items)
+    problems = file.extraction.problems
+    done = 0
+    while True:
+        chunk = _take(items, STREAM_CHUNK, problems, done)
+        stopped = bool(chunk) and chunk[-1] is None
+        chunk = [item for item in chunk if item is not None]
+        if chunk:
+            records = store.prepare_records(content, source, chunk, reuse_source_key=False)
+            try:
+                with installation.catalog.writing() as session:
+                    now = _now()
+                    events, after = store.commit_records(session, content, source, records, actor=actor, owner_staff_id=owner_staff_id, now=now)
+                    store.append_events(session, events, now)
+            except BaseException:
+                source.cleanup_for(records).failed(content)
+                raise
+            after.committed(content)
+            done += len(chunk)
+        if stopped or len(chunk) < STREAM_CHUNK:
+            break
+    if done == 0 and not source.record_ids:
+        reason = "; ".join(problems) if problems else "nothing to keep was found in the file"
+        file.quarantine = Quarantine("empty" if not problems else "damaged", reason)
+    with installation.catalog.writing() as session:
+        now = _now()
+        store.append_events(session, store.finish_source(session, source, actor=actor, now=now), now)
+    return store.report_for(source)
 
 
 def process_batch(
@@ -42,47 +170,103 @@ def process_batch(
     actor: str,
     owner_staff_id: str | None = None,
     password: str | None = None,
+    companions: dict[str, tuple[Path, ...]] | None = None,
 ) -> list[store.SourceReport]:
     """Ingest one batch of files; returns one report per file, in order."""
     digests = [digest(p) for p in paths]
     with installation.catalog.reading() as session:
         held = store.known_sources(session, sorted({d.sha256 for d in digests}))
+        resumable = store.unfinished_sources(session, sorted({d.sha256 for d in digests}))
     fresh: list[tuple[Path, FileDigest]] = []
-    duplicates: list[tuple[Path, FileDigest, str | None]] = []
+    duplicates: list[tuple[Path, FileDigest, str | None, int | None]] = []
     first_in_batch: dict[str, int] = {}
     for path, file_digest in zip(paths, digests, strict=True):
-        if file_digest.sha256 in held:
-            duplicates.append((path, file_digest, held[file_digest.sha256][0]))
+        if file_digest.sha256 in held and file_digest.sha256 not in resumable:
+            duplicates.append((path, file_digest, held[file_digest.sha256][0], None))
         elif file_digest.sha256 in first_in_batch:
-            duplicates.append((path, file_digest, None))  # the same bytes twice in one call
+            duplicates.append((path, file_digest, None, first_in_batch[file_digest.sha256]))
         else:
             first_in_batch[file_digest.sha256] = len(fresh)
             fresh.append((path, file_digest))
     base = read_options(installation, password)
-    options = [replace(base, file_modified=d.modified) for _, d in fresh]
+    companions = companions or {}
+    options = [replace(base, file_modified=d.modified, companions=companions.get(str(p), ())) for p, d in fresh]
     extractions = extract_many([p for p, _ in fresh], options, installation.settings.timezone)
-    prepared: list[store.PreparedSource] = []
-    try:
-        for (path, file_digest), extraction in zip(fresh, extractions, strict=True):
-            prepared.append(store.prepare(installation.content, path, file_digest, extraction))
-        resolved = [
-            (path, d, source_id or prepared[first_in_batch[d.sha256]].source_id) for path, d, source_id in duplicates
-        ]
-        with installation.catalog.writing() as session:
-            reports = store.commit(session, prepared, resolved, actor=actor, owner_staff_id=owner_staff_id)
-    except BaseException:
-        for item in prepared:
-            store.discard(installation.content, item)
-        raise
+    ordinary = []
+    streaming = []
+    for (path, file_digest), file in zip(fresh, extractions, strict=True):
+        resume = resumable.get(file_digest.sha256)
+        is_stream = file.extraction is not None and not isinstance(file.extraction.items, list)
+        if is_stream or resume:
+            if not is_stream and file.extraction is not None:
+                file.extraction.items = iter(file.extraction.items)
+            streaming.append((path, file_digest, file, resume))
+        else:
+            ordinary.append((path, file_digest, file))
+    # Duplicates of a file in this batch point at its index among the ordinary files.
+    ordinary_index = {d.sha256: i for i, (_, d, _) in enumerate(ordinary)}
+    remapped = []
+    reports: list[store.SourceReport] = []
+    streamed_ids: dict[str, str] = {}
+    for path, file_digest, file, resume in streaming:
+        if file.extraction is None:  # a resumed source that now fails to read
+            ordinary.append((path, file_digest, file))
+            continue
+        report = ingest_stream(installation, path, file_digest, file, actor=actor, owner_staff_id=owner_staff_id, resume=resume)
+        streamed_ids[file_digest.sha256] = report.id
+        reports.append(report)
+    for path, file_digest, source_id, index in duplicates:
+        if source_id is None:
+            sha = fresh[index][1].sha256  # type: ignore[index]
+            source_id = streamed_ids.get(sha)
+            index = ordinary_index.get(sha) if source_id is None else None
+        remapped.append((path, file_digest, source_id, index))
+    sources, duplicate_reports = _commit_files(installation, ordinary, remapped, actor=actor, owner_staff_id=owner_staff_id)
+    reports += [store.report_for(s) for s in sources] + duplicate_reports
     order = {str(p): i for i, p in enumerate(paths)}
     reports.sort(key=lambda r: order.get(r.path, len(order)))
     return reports
 
 
+def group_companions(files: list[Path]) -> tuple[list[Path], dict[str, tuple[Path, ...]]]:
+    """Several zips of one export given in one call are read together.
+
+    The first zip of each export kind carries the others as companions; the others are
+    still received (hashed, kept, audited) but add no records of their own.
+    """
+    from records.intake.registry import choose, sniff
+
+    kinds: dict[str, list[Path]] = {}
+    for path in files:
+        try:
+            found = sniff(path)
+            if not found.zip_members:
+                continue
+            reader = choose(found)
+        except Exception:  # noqa: BLE001 - detection problems surface when the file is read
+            continue
+        if getattr(reader, "streams", False) or reader.name in ("x",):
+            kinds.setdefault(reader.name, []).append(path)
+    companions: dict[str, tuple[Path, ...]] = {}
+    for group in kinds.values():
+        if len(group) > 1:
+            companions[str(group[0])] = tuple(group[1:])
+    return files, companions
+
+
 @task(name="ingest-batch", retries=2, retry_delay_seconds=5)
-def ingest_batch(paths: list[str], home: str | None, actor: str, owner_staff_id: str | None, password: str | None) -> list[dict[str, Any]]:
+def ingest_batch(
+    paths: list[str], home: str | None, actor: str, owner_staff_id: str | None, password: str | None, companions: dict[str, list[str]] | None = None
+) -> list[dict[str, Any]]:
     installation = open_installation(home)
-    reports = process_batch(installation, [Path(p) for p in paths], actor=actor, owner_staff_id=owner_staff_id, password=password)
+    reports = process_batch(
+        installation,
+        [Path(p) for p in paths],
+        actor=actor,
+        owner_staff_id=owner_staff_id,
+        password=password,
+        companions={k: tuple(Path(v) for v in vs) for k, vs in (companions or {}).items()},
+    )
     progress.advance(len(paths))
     return [r.to_json() for r in reports]
 
@@ -103,34 +287,57 @@ def ingest_flow(
 ) -> dict[str, Any]:
     """Ingest files and folders (recursively): the shape of ``records ingest --json``."""
     files = collect_files(paths)
+    files, companions = group_companions(files)
     progress.start(len(files))
     sources: list[dict[str, Any]] = []
-    for batch in batches(files, batch_size):
-        sources.extend(ingest_batch([str(p) for p in batch], home, actor, owner_staff_id, password))
+    parts = {str(p) for group in companions.values() for p in group}
+    lead = [p for p in files if str(p) not in parts]
+    for batch in batches(lead, batch_size):
+        batch_companions = {str(p): [str(c) for c in companions.get(str(p), ())] for p in batch if str(p) in companions}
+        sources.extend(ingest_batch([str(p) for p in batch], home, actor, owner_staff_id, password, batch_companions))
+    if parts:
+        sources.extend(ingest_parts(sorted(parts), home, actor, companions))
     return summarize(sources)
+
+
+@task(name="ingest-export-parts")
+def ingest_parts(paths: list[str], home: str | None, actor: str, companions: dict[str, tuple[Path, ...]]) -> list[dict[str, Any]]:
+    """Receive the other zips of a multi-zip export: kept and audited, records on the lead."""
+    installation = open_installation(home)
+    lead_of = {str(p): lead for lead, group in companions.items() for p in group}
+    reports = store.receive_parts(installation, [Path(p) for p in paths], lead_of, actor=actor)
+    progress.advance(len(paths))
+    return [r.to_json() for r in reports]
 
 
 def retry_source(installation: Installation, source_id: str, *, actor: str, password: str | None) -> store.SourceReport:
     """Read a quarantined source's kept original again (with a password, say)."""
     with installation.catalog.reading() as session:
-        source = store.quarantined_source(session, source_id)
-        key_id, blob_id, sha, size = source.key_id, source.blob_id, source.sha256, source.size
-        path, modified = Path(source.path), source.file_modified or source.received_at
+        row = store.quarantined_source(session, source_id)
+        key_id, blob_id, sha, size = row.key_id, row.blob_id, row.sha256, row.size
+        path, modified, owner = Path(row.path), row.file_modified or row.received_at, row.owner_staff_id
     assert key_id and blob_id
-    scratch = installation.paths.home / "tmp"
-    scratch.mkdir(mode=0o700, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=scratch) as folder:
+    options = read_options(installation, password)
+    with tempfile.TemporaryDirectory(dir=options.scratch) as folder:
         plain = Path(folder) / "original"
         with installation.content.open(key_id, blob_id) as reader, plain.open("wb") as out:
             while chunk := reader.read(1024 * 1024):
                 out.write(chunk)
-        options = replace(read_options(installation, password), file_modified=modified)
-        extraction = extract(plain, options, timezone=installation.settings.timezone)
+        file = extract(plain, replace(options, file_modified=modified), timezone=installation.settings.timezone)
+        file_digest = FileDigest(sha, size, modified)
         blob = store.StoredBlob(blob_id=blob_id, sha256=sha, size=size)
-        prepared = store.prepare(installation.content, path, FileDigest(sha, size, modified), extraction, held=(source_id, key_id, blob))
+        source = store.held_source(source_id, key_id, blob, path, file_digest, file)
+        records = store.prepare_records(installation.content, source, file.extraction.items if file.extraction else [], reuse_source_key=True)
     try:
         with installation.catalog.writing() as session:
-            return store.commit_retry(session, prepared, actor=actor, password_given=password is not None)
+            now = _now()
+            events = [store.retry_events(source, actor=actor, password_given=password is not None)]
+            record_events, after = store.commit_records(session, installation.content, source, records, actor=actor, owner_staff_id=owner, now=now)
+            events += record_events
+            events += store.finish_source(session, source, actor=actor, now=now)
+            store.append_events(session, events, now)
     except BaseException:
-        store.discard_records(installation.content, prepared)
+        source.cleanup_for(records).failed(installation.content)
         raise
+    after.committed(installation.content)
+    return store.report_for(source)

@@ -71,9 +71,47 @@ class Evidence:
         return {"kind": self.kind, "detail": self.detail, "weight": self.weight}
 
 
+@dataclass(frozen=True)
+class Message:
+    """One message of a conversation, in the order of the conversation.
+
+    ``message_id`` is the platform's own id when it has one (Facebook has none: then
+    ``None``, and duplicates are recognised by sender, time and text).
+    """
+
+    sender_name: str | None
+    sender_address: str | None
+    sent_at: dt.datetime | None  # UTC
+    text: str
+    message_id: str | None = None
+    attachments: tuple[str, ...] = ()  # file names or URIs, as the export names them
+
+    def dedupe_key(self) -> str:
+        if self.message_id:
+            return f"id:{self.message_id}"
+        stamp = self.sent_at.isoformat() if self.sent_at else ""
+        return f"m:{self.sender_address or self.sender_name or ''}|{stamp}|{self.text}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "sender_name": self.sender_name,
+            "sender_address": self.sender_address,
+            "sent_at": self.sent_at.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if self.sent_at else None,
+            "text": self.text,
+            "message_id": self.message_id,
+            "attachments": list(self.attachments),
+        }
+
+
 @dataclass
 class Item:
-    """One record unit cut from a source (design.md, "Record units")."""
+    """One record unit cut from a source (design.md, "Record units").
+
+    ``dedupe_key`` says when two items are the same record (an email's Message-ID, a
+    chat thread part's platform and locator): the same key seen again, in another file or
+    another export, adds a source to the record (and new messages to a thread part)
+    instead of making a second record.
+    """
 
     format: str  # printout-scan | printout-pdf | email | ... (cli.md)
     locator: str | None
@@ -83,9 +121,13 @@ class Item:
     sent_at_first: dt.datetime | None = None  # UTC
     sent_at_last: dt.datetime | None = None  # UTC
     evidence: list[Evidence] = field(default_factory=list)
-    content: Path | None = None  # the bytes to keep for this record (None: the source's own)
+    content: Path | bytes | None = None  # the bytes to keep for this record (None: the source's own)
     children: list[Item] = field(default_factory=list)  # attachments, media
     name: str | None = None  # an attachment's file name
+    messages: list[Message] = field(default_factory=list)  # a conversation, in order
+    dedupe_key: str | None = None
+    owner: Participant | None = None  # the export's own account, when the export says
+    forwarded_from: dict[str, Any] | None = None  # a forward's quoted original: sender, date, subject hash
 
 
 @dataclass
@@ -115,4 +157,6 @@ class ReadOptions:
     file_timeout_seconds: int = 1800
     ocr_workers: int = 0  # 0: one per core
     min_text_chars: int = 40  # a PDF page with less text than this is OCR'd
+    scratch: Path | None = None  # a private folder for temporary files (attachments being read)
+    companions: tuple[Path, ...] = ()  # other zips of the same export, given in the same call
     max_ocr_pages: int = 0  # pages OCR'd per file at most; 0: no limit (the rest are reported)

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from dataclasses import dataclass
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-from records.intake.model import Extraction, Quarantine, ReadOptions
-from records.intake.registry import Sniff, choose, sniff
+from records.intake.model import Evidence, Extraction, Item, Quarantine, ReadOptions
+from records.intake.registry import Reader, Sniff, choose, sniff
 
 PRINTOUT_FORMATS = frozenset({"printout-scan", "printout-pdf"})
 
@@ -47,8 +49,10 @@ class FileExtraction:
 
     @property
     def status(self) -> str:
-        if self.quarantine is not None or self.extraction is None:
+        if self.quarantine is not None:
             return "quarantined"
+        if self.extraction is None:
+            return "ingested"  # received only (a part of a multi-zip export)
         return "partial" if self.extraction.problems else "ingested"
 
     def reason_for(self, source_id: str) -> str | None:
@@ -65,8 +69,20 @@ class FileExtraction:
         return None
 
 
-def extract(path: Path, options: ReadOptions, *, timezone: str = "America/New_York") -> FileExtraction:
-    """Detect by content and read one file; hostile or unreadable input becomes a quarantine."""
+@dataclass(frozen=True)
+class Plan:
+    """A file whose reader is chosen: cheap to make, decides where reading happens."""
+
+    sniff: Sniff
+    reader: Reader
+
+    @property
+    def streams(self) -> bool:
+        return bool(getattr(self.reader, "streams", False))
+
+
+def plan(path: Path, options: ReadOptions) -> Plan | FileExtraction:
+    """Detect by content; a file no reader takes is a quarantined ``FileExtraction``."""
     found: Sniff | None = None
     try:
         found = sniff(path)
@@ -75,23 +91,103 @@ def extract(path: Path, options: ReadOptions, *, timezone: str = "America/New_Yo
                 "too_large",
                 f"file is {found.size / 1024**3:.1f} GB, more than the limit of {options.max_bytes / 1024**3:.1f} GB: split it",
             )
-        reader = choose(found)
-        extraction = reader.read(found, options)
+        return Plan(found, choose(found))
     except Quarantine as stop:
         return FileExtraction(found, None, stop)
-    except MemoryError:
+    except Exception as exc:  # noqa: BLE001 - detection must never sink the batch
+        return FileExtraction(found, None, Quarantine("damaged", f"could not be examined ({type(exc).__name__}): ask for a new copy"))
+
+
+def _failure(found: Sniff | None, exc: BaseException) -> FileExtraction:
+    if isinstance(exc, Quarantine):
+        return FileExtraction(found, None, exc)
+    if isinstance(exc, MemoryError):
         return FileExtraction(found, None, Quarantine("too_large", "file needs more memory than allowed to read: split it or rescan at a lower resolution"))
+    return FileExtraction(
+        found, None, Quarantine("damaged", f"could not be read ({type(exc).__name__}); the file may be damaged: ask for a new copy")
+    )
+
+
+def read(planned: Plan, options: ReadOptions, *, timezone: str = "America/New_York") -> FileExtraction:
+    """Read a planned file. A streaming reader's items stay a lazy iterator."""
+    try:
+        extraction = planned.reader.read(planned.sniff, options)
     except Exception as exc:  # noqa: BLE001 - a reader's bug must not sink the batch
-        return FileExtraction(
-            found,
-            None,
-            Quarantine("damaged", f"could not be read ({type(exc).__name__}); the file may be damaged: ask for a new copy"),
-        )
+        return _failure(planned.sniff, exc)
+    except MemoryError as exc:
+        return _failure(planned.sniff, exc)
+    finished = _finish(extraction, options, timezone)
+    if planned.streams:
+        extraction.items = finished
+        return FileExtraction(planned.sniff, extraction, None)
+    try:
+        extraction.items = list(finished)
+    except Exception as exc:  # noqa: BLE001
+        return _failure(planned.sniff, exc)
     if not extraction.items:
-        return FileExtraction(found, None, Quarantine("empty", "nothing to keep was found in the file"))
+        return FileExtraction(planned.sniff, None, Quarantine("empty", "nothing to keep was found in the file"))
+    return FileExtraction(planned.sniff, extraction, None)
+
+
+def extract(path: Path, options: ReadOptions, *, timezone: str = "America/New_York") -> FileExtraction:
+    """Detect by content and read one file completely (safe to send across processes)."""
+    planned = plan(path, options)
+    if isinstance(planned, FileExtraction):
+        return planned
+    result = read(planned, options, timezone=timezone)
+    if result.extraction is not None and planned.streams:
+        try:
+            result.extraction.items = list(result.extraction.items)
+        except Exception as exc:  # noqa: BLE001
+            return _failure(planned.sniff, exc)
+        if not result.extraction.items:
+            return FileExtraction(planned.sniff, None, Quarantine("empty", "nothing to keep was found in the file"))
+    return result
+
+
+def _finish(extraction: Extraction, options: ReadOptions, timezone: str) -> Iterator[Item]:
+    """The stages after the reader, item by item: printed headers, then attachments."""
     from records.intake.printout import apply_printout_facts
 
     for item in extraction.items:
         if item.format in PRINTOUT_FORMATS:
             apply_printout_facts(item, file_modified=options.file_modified, timezone=timezone)
-    return FileExtraction(found, extraction, None)
+        expand_attachments(item, options, timezone)
+        yield item
+
+
+MAX_ATTACHMENT_DEPTH = 3
+
+
+def expand_attachments(item: Item, options: ReadOptions, timezone: str, depth: int = 0) -> None:
+    """Read every attachment child through the same detection and OCR as any file.
+
+    The child keeps format ``attachment`` and its own bytes; it gains the text, pages,
+    participants and dates its reader found. An unreadable attachment stays a record
+    (its bytes are kept) with the reason in its evidence.
+    """
+    for child in item.children:
+        if child.format != "attachment" or child.content is None or child.text:
+            continue
+        if depth >= MAX_ATTACHMENT_DEPTH:
+            child.evidence.append(Evidence("attachment", f"not read: nested deeper than {MAX_ATTACHMENT_DEPTH} levels", 0.0))
+            continue
+        with tempfile.TemporaryDirectory(dir=options.scratch) as folder:
+            path = Path(folder) / "attachment"
+            if isinstance(child.content, bytes):
+                path.write_bytes(child.content)
+            else:
+                path = child.content
+            result = extract(path, replace(options, companions=()), timezone=timezone)
+        if result.extraction is None or not result.extraction.items:
+            kind = result.quarantine.kind if result.quarantine else "empty"
+            child.evidence.append(Evidence("attachment", f"not read: {kind}", 0.0))
+            continue
+        found = result.extraction.items[0]
+        child.text = found.text
+        child.pages = found.pages
+        child.participants = child.participants or found.participants
+        child.sent_at_first = child.sent_at_first or found.sent_at_first
+        child.sent_at_last = child.sent_at_last or found.sent_at_last
+        child.evidence.append(Evidence("attachment", f"read as {result.extraction.reader}", 1.0))
+        child.evidence.extend(found.evidence)

@@ -142,9 +142,9 @@ class ContentStore:
             raise
         return cast(BinaryIO, io.BufferedReader(_CheckedReader(decrypting, blob_id), buffer_size=CHUNK))
 
-    def put_text(self, key_id: str, text: str) -> str:
+    def put_text(self, key_id: str, text: str, *, blob_id: str | None = None) -> str:
         """Store a record's extracted text under the record's key; return its blob id."""
-        blob_id = f"{key_id}.text"
+        blob_id = blob_id or f"{key_id}.text"
         self.put(key_id, io.BytesIO(text.encode("utf-8")), blob_id=blob_id)
         return blob_id
 

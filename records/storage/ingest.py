@@ -1,20 +1,29 @@
 """Storing what intake found: sources, records, pages and their audit events.
 
 Two steps, because the store and the catalog cannot share a transaction:
-``prepare`` writes encrypted content (a new key per record) and touches no table;
-``commit`` writes every row and audit event of a batch in one transaction. When the
-transaction fails, ``discard`` removes the batch's content so no orphan stays behind.
+``prepare_*`` write encrypted content (a new key per record) and touch no table;
+``commit_*`` write rows and audit events in the caller's transaction. Content that a
+failed transaction leaves unreferenced is removed (``Cleanup.on_failure``); content that
+a committed merge replaced is removed only after the commit (``Cleanup.after_commit``),
+so a rollback never leaves a record pointing at nothing.
 
 A printout's record keeps the file's own bytes under the record's key, and its source
 points at the same blob: destroying the record leaves no copy in a kept original. A
-quarantined source keeps its bytes under a key of its own so that a retry (with a
-password, say) can read them again.
+quarantined source keeps its bytes under a key of its own so that a retry can read them.
+
+The same record seen again (``Item.dedupe_key``: an email's Message-ID, a thread part's
+platform locator) is one record: the new source is added to it, and a chat thread part
+gains the messages it did not have (``record.extended``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import io
+import json
 import statistics
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,14 +31,14 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from records.intake.model import Item
+from records.intake.model import Item, Message
 from records.intake.pipeline import FileDigest, FileExtraction
 from records.storage import audit
 from records.storage.audit import PendingEvent
 from records.storage.content import ContentStore, StoredBlob
 from records.storage.destroy import discard_uncommitted
 from records.storage.ids import new_id
-from records.storage.models import Record, RecordPage, RecordSource, Source
+from records.storage.models import Record, RecordPage, RecordSource, Source, Staff
 
 
 @dataclass
@@ -45,6 +54,28 @@ class SourceReport:
 
     def to_json(self) -> dict[str, Any]:
         return {"id": self.id, "path": self.path, "sha256": self.sha256, "status": self.status, "reason": self.reason, "records": self.records}
+
+
+@dataclass
+class Cleanup:
+    """Content to remove once the transaction's fate is known."""
+
+    on_failure_keys: list[str] = field(default_factory=list)
+    on_failure_blobs: list[str] = field(default_factory=list)
+    after_commit_keys: list[str] = field(default_factory=list)
+    after_commit_blobs: list[str] = field(default_factory=list)
+
+    def failed(self, content: ContentStore) -> None:
+        discard_uncommitted(content, self.on_failure_keys, self.on_failure_blobs)
+
+    def committed(self, content: ContentStore) -> None:
+        discard_uncommitted(content, self.after_commit_keys, self.after_commit_blobs)
+
+    def extend(self, other: Cleanup) -> None:
+        self.on_failure_keys += other.on_failure_keys
+        self.on_failure_blobs += other.on_failure_blobs
+        self.after_commit_keys += other.after_commit_keys
+        self.after_commit_blobs += other.after_commit_blobs
 
 
 @dataclass
@@ -66,17 +97,21 @@ class PreparedSource:
     key_id: str
     blob: StoredBlob
     records: list[PreparedRecord] = field(default_factory=list)
+    record_ids: list[str] = field(default_factory=list)  # every record this source produced or joined
+    part_of: str | None = None
 
-    @property
-    def key_ids(self) -> list[str]:
-        return list(dict.fromkeys([self.key_id, *(r.key_id for r in self.records)]))
+    def cleanup_for(self, records: list[PreparedRecord]) -> Cleanup:
+        """What to remove if the transaction writing ``records`` fails."""
+        cleanup = Cleanup()
+        for record in records:
+            if record.key_id != self.key_id:
+                cleanup.on_failure_keys.append(record.key_id)
+                cleanup.on_failure_blobs.append(record.blob.blob_id)
+            cleanup.on_failure_blobs.append(record.text_blob_id)
+        return cleanup
 
-    @property
-    def blob_ids(self) -> list[str]:
-        ids = [self.blob.blob_id]
-        for record in self.records:
-            ids += [record.blob.blob_id, record.text_blob_id]
-        return list(dict.fromkeys(ids))
+    def source_cleanup(self) -> Cleanup:
+        return Cleanup(on_failure_keys=[self.key_id], on_failure_blobs=[self.blob.blob_id])
 
 
 def known_sources(session: Session, shas: list[str]) -> dict[str, tuple[str, list[str]]]:
@@ -96,65 +131,64 @@ def known_sources(session: Session, shas: list[str]) -> dict[str, tuple[str, lis
     return found
 
 
-def prepare(
-    content: ContentStore,
-    path: Path,
-    digest: FileDigest,
-    file: FileExtraction,
-    *,
-    held: tuple[str, str, StoredBlob] | None = None,
-) -> PreparedSource:
-    """Encrypt the file and every record's content and text under new keys (no SQL).
+# --- preparing content (no SQL) ------------------------------------------------------
 
-    ``held`` is (source id, key id, blob) of a source already in the store: a retry
-    reuses its encrypted original instead of writing the bytes a second time.
-    """
-    if held is None:
-        source_key = new_id("K")
-        content.ensure_key(source_key)
+
+def prepare_source(content: ContentStore, path: Path, digest: FileDigest, file: FileExtraction) -> PreparedSource:
+    """Keep the file's own bytes, encrypted under a new key."""
+    source_key = new_id("K")
+    content.ensure_key(source_key)
+    try:
         with path.open("rb") as handle:
             blob = content.put(source_key, handle)
-        prepared = PreparedSource(new_id("S"), path, digest, file, source_key, blob)
-    else:
-        prepared = PreparedSource(held[0], path, digest, file, held[1], held[2])
-    if file.extraction is None:
-        return prepared
+    except BaseException:
+        discard_uncommitted(content, [source_key], [f"{source_key}.blob"])
+        raise
+    return PreparedSource(new_id("S"), path, digest, file, source_key, blob)
+
+
+def held_source(source_id: str, key_id: str, blob: StoredBlob, path: Path, digest: FileDigest, file: FileExtraction) -> PreparedSource:
+    """A source already in the store (a retry): its encrypted original is reused."""
+    return PreparedSource(source_id, path, digest, file, key_id, blob)
+
+
+def _content_stream(item: Item, fallback: Path) -> io.BufferedIOBase | io.BytesIO:
+    if isinstance(item.content, bytes):
+        return io.BytesIO(item.content)
+    return (item.content or fallback).open("rb")
+
+
+def prepare_records(content: ContentStore, source: PreparedSource, items: Iterable[Item], *, reuse_source_key: bool) -> list[PreparedRecord]:
+    """Encrypt each item's own bytes and text under a key of its own.
+
+    With ``reuse_source_key`` the first item whose content is the file itself (a
+    printout, a single email) shares the source's key and blob: one copy, one key.
+    """
+    prepared: list[PreparedRecord] = []
     try:
-        first = True
-        queue: list[tuple[Item, str | None]] = [(item, None) for item in file.extraction.items]
+        queue: list[tuple[Item, str | None]] = [(item, None) for item in items]
+        first = reuse_source_key
         while queue:
             item, parent_id = queue.pop(0)
             if first and item.content is None:
-                key_id, item_blob = prepared.key_id, prepared.blob  # the file itself is the record
+                key_id, item_blob = source.key_id, source.blob
             else:
                 key_id = new_id("K")
                 content.ensure_key(key_id)
-                with (item.content or path).open("rb") as handle:
+                with _content_stream(item, source.path) as handle:
                     item_blob = content.put(key_id, handle)
             first = False
             text_blob_id = content.put_text(key_id, item.text)
             record = PreparedRecord(new_id("R"), parent_id, key_id, item_blob, text_blob_id, item)
-            prepared.records.append(record)
-            queue.extend((child, record.record_id) for child in item.children)
+            prepared.append(record)
+            queue[0:0] = [(child, record.record_id) for child in item.children]
     except BaseException:
-        if held is None:
-            discard(content, prepared)
-        else:
-            discard_records(content, prepared)
+        source.cleanup_for(prepared).failed(content)
         raise
     return prepared
 
 
-def discard(content: ContentStore, prepared: PreparedSource) -> None:
-    """Remove everything ``prepare`` wrote for a source that was never committed."""
-    discard_uncommitted(content, prepared.key_ids, prepared.blob_ids)
-
-
-def discard_records(content: ContentStore, prepared: PreparedSource) -> None:
-    """Remove what a retry wrote, keeping the source's own encrypted original."""
-    keys = [r.key_id for r in prepared.records if r.key_id != prepared.key_id]
-    blobs = [b for r in prepared.records for b in (r.text_blob_id, r.blob.blob_id) if b != prepared.blob.blob_id]
-    discard_uncommitted(content, keys, blobs)
+# --- committing rows (the caller's transaction) ----------------------------------------
 
 
 def _method(item: Item) -> str:
@@ -171,122 +205,239 @@ def _mean_confidence(item: Item) -> float | None:
     return round(statistics.fmean(values), 4) if values else None
 
 
-def _record_row(record: PreparedRecord, source: PreparedSource, owner_staff_id: str | None, now: dt.datetime) -> Record:
-    item = record.item
-    return Record(
-        id=record.record_id,
-        source_id=source.source_id,
-        parent_id=record.parent_id,
-        format=item.format,
-        locator=item.locator,
-        sent_at_first=item.sent_at_first,
-        sent_at_last=item.sent_at_last,
-        owner_staff_id=owner_staff_id,
-        participants=[p.to_json() for p in item.participants],
-        text_chars=len(item.text),
-        content_sha256=record.blob.sha256,
-        key_id=record.key_id,
-        blob_id=record.blob.blob_id,
-        text_blob_id=record.text_blob_id,
-        series_code="UNSCHEDULED",
-        series_confidence=0.0,
-        series_evidence=[],
-        series_decided_by="engine",
-        extraction_evidence=[e.to_json() for e in item.evidence],
-        status="active",
-        created_at=now,
+def _normalise_subject(subject: str) -> str:
+    text = subject.strip().lower()
+    while True:
+        for prefix in ("fwd:", "fw:", "re:", "aw:", "wg:"):
+            if text.startswith(prefix):
+                text = text[len(prefix) :].strip()
+                break
+        else:
+            return " ".join(text.split())
+
+
+def origin_key(sender: str | None, sent_at: str | dt.datetime | None, subject_sha256: str | None) -> str | None:
+    """What links a forward to its original: sender, minute sent, hashed subject."""
+    if not sender or not sent_at or not subject_sha256:
+        return None
+    moment = sent_at if isinstance(sent_at, dt.datetime) else dt.datetime.fromisoformat(str(sent_at).replace("Z", "+00:00"))
+    minute = moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M")
+    return hashlib.sha256(f"{sender.lower()}|{minute}|{subject_sha256}".encode()).hexdigest()
+
+
+def subject_sha256(subject: str) -> str:
+    return hashlib.sha256(_normalise_subject(subject).encode("utf-8")).hexdigest()
+
+
+def _item_origin(item: Item) -> tuple[str | None, bool]:
+    """(origin key, is forward) for emails; (None, False) for everything else."""
+    if item.forwarded_from:
+        f = item.forwarded_from
+        return origin_key(f.get("sender"), f.get("sent_at"), f.get("subject_sha256")), True
+    own = next((e for e in item.evidence if e.kind == "origin"), None)
+    return (own.detail if own else None), False
+
+
+def match_owner(session: Session, item: Item) -> str | None:
+    """The staff member whose export this is, recognised from the export's own account."""
+    if item.owner is None:
+        return None
+    wanted_address = (item.owner.address or "").lower()
+    wanted_name = (item.owner.name or "").strip().lower()
+    by_name: list[str] = []
+    for staff in session.execute(select(Staff)).scalars():
+        addresses = {a.lower() for a in (*staff.school_emails, *staff.personal_emails, *staff.phones, *staff.handles)}
+        if wanted_address and wanted_address in addresses:
+            return staff.staff_id
+        if wanted_name and f"{staff.first_name} {staff.last_name}".lower() == wanted_name:
+            by_name.append(staff.staff_id)
+    return by_name[0] if len(by_name) == 1 else None
+
+
+def commit_source(session: Session, source: PreparedSource, *, actor: str, owner_staff_id: str | None, status: str, now: dt.datetime) -> list[PendingEvent]:
+    file = source.file
+    session.add(
+        Source(
+            id=source.source_id,
+            sha256=source.digest.sha256,
+            path=str(source.path),
+            size=source.digest.size,
+            detected_type=file.sniff.mime if file.sniff else None,
+            detected=file.extraction.detected if file.extraction else None,
+            status=status,
+            reason=file.reason_for(source.source_id),
+            key_id=source.key_id,
+            blob_id=source.blob.blob_id,
+            owner_staff_id=owner_staff_id,
+            received_at=now,
+            received_by=actor,
+            reader=file.extraction.reader if file.extraction else None,
+            quarantine_kind=file.quarantine.kind if file.quarantine else None,
+            file_modified=source.digest.modified,
+            updated_at=now,
+            part_of=source.part_of,
+        )
     )
+    session.flush()  # the source row first: records refer to it
+    events = [PendingEvent(actor, "source.received", "source", source.source_id, {"sha256": source.digest.sha256, "size": source.digest.size})]
+    if file.sniff is not None:
+        events.append(
+            PendingEvent(actor, "source.detected", "source", source.source_id, {"mime": file.sniff.mime, "reader": file.extraction.reader if file.extraction else None})
+        )
+    return events
 
 
-def commit(
+def finish_source(session: Session, source: PreparedSource, *, actor: str, now: dt.datetime) -> list[PendingEvent]:
+    """Set the source's final status and reason once every record is written."""
+    row = session.get(Source, source.source_id)
+    assert row is not None
+    file = source.file
+    row.status = file.status
+    row.reason = file.reason_for(source.source_id)
+    row.quarantine_kind = file.quarantine.kind if file.quarantine else None
+    row.updated_at = now
+    if file.quarantine is not None:
+        return [PendingEvent(actor, "source.quarantined", "source", source.source_id, {"kind": file.quarantine.kind, "reason": row.reason})]
+    if file.status == "partial":
+        return [PendingEvent(actor, "source.partial", "source", source.source_id, {"problems": len(file.extraction.problems) if file.extraction else 0})]
+    return []
+
+
+def _merge_messages(old: list[dict[str, Any]], new: list[Message]) -> tuple[list[dict[str, Any]], int]:
+    def key(m: dict[str, Any]) -> str:
+        if m.get("message_id"):
+            return f"id:{m['message_id']}"
+        return f"m:{m.get('sender_address') or m.get('sender_name') or ''}|{m.get('sent_at') or ''}|{m.get('text')}"
+
+    seen = {key(m) for m in old}
+    merged = list(old)
+    added = 0
+    for message in new:
+        as_json = message.to_json()
+        if key(as_json) not in seen:
+            seen.add(key(as_json))
+            merged.append(as_json)
+            added += 1
+    merged.sort(key=lambda m: m.get("sent_at") or "")
+    return merged, added
+
+
+def _transcript(messages: list[dict[str, Any]]) -> str:
+    lines = []
+    for m in messages:
+        stamp = (m.get("sent_at") or "(no date)").replace("T", " ")
+        lines.append(f"{stamp}  {m.get('sender_name') or m.get('sender_address') or '(unknown)'}: {m.get('text')}")
+    return "\n".join(lines)
+
+
+def _extend(session: Session, content: ContentStore, existing: Record, record: PreparedRecord, source_id: str, actor: str, now: dt.datetime, cleanup: Cleanup) -> PendingEvent | None:
+    """Add a later export's new messages to a thread part already held."""
+    if not existing.key_id or not existing.blob_id:
+        return None
+    with content.open(existing.key_id, existing.blob_id) as handle:
+        document = json.loads(handle.read().decode("utf-8"))
+    merged, added = _merge_messages(document.get("messages", []), record.item.messages)
+    if not added:
+        return None
+    document["messages"] = merged
+    version = now.strftime("%Y%m%d%H%M%S%f")
+    new_blob = content.put(existing.key_id, io.BytesIO(json.dumps(document, ensure_ascii=False).encode("utf-8")), blob_id=f"{existing.key_id}.blob.{version}")
+    text = _transcript(merged)
+    new_text = content.put_text(existing.key_id, text, blob_id=f"{existing.key_id}.text.{version}")
+    cleanup.on_failure_blobs += [new_blob.blob_id, new_text]
+    cleanup.after_commit_blobs += [b for b in (existing.blob_id, existing.text_blob_id) if b]
+    existing.blob_id, existing.text_blob_id = new_blob.blob_id, new_text
+    existing.content_sha256 = new_blob.sha256
+    existing.text_chars = len(text)
+    existing.message_count = len(merged)
+    times = [m["sent_at"] for m in merged if m.get("sent_at")]
+    if times:
+        existing.sent_at_first = dt.datetime.fromisoformat(min(times).replace("Z", "+00:00"))
+        existing.sent_at_last = dt.datetime.fromisoformat(max(times).replace("Z", "+00:00"))
+    known = {(p.get("address"), p.get("name")) for p in existing.participants}
+    extra = [p.to_json() for p in record.item.participants if (p.address, p.name) not in known]
+    if extra:
+        existing.participants = [*existing.participants, *extra]
+    existing.updated_at = now
+    return PendingEvent(actor, "record.extended", "record", existing.id, {"source_id": source_id, "new_messages": added, "messages": len(merged), "content_sha256": new_blob.sha256})
+
+
+def commit_records(
     session: Session,
-    prepared: list[PreparedSource],
-    duplicates: list[tuple[Path, FileDigest, str]],
+    content: ContentStore,
+    source: PreparedSource,
+    records: list[PreparedRecord],
     *,
     actor: str,
-    owner_staff_id: str | None = None,
-) -> list[SourceReport]:
-    """Write a batch's sources, records, pages and audit events in the caller's transaction.
-
-    ``duplicates`` are files whose bytes are held already: (path, digest, source id).
-    Each gets a receipt event on the existing source; nothing else changes.
-    """
-    now = dt.datetime.now(dt.UTC)
+    owner_staff_id: str | None,
+    now: dt.datetime,
+) -> tuple[list[PendingEvent], Cleanup]:
+    """Insert new records, or join (and extend) records already held."""
     events: list[PendingEvent] = []
-    reports: list[SourceReport] = []
-    for source in prepared:
-        file = source.file
+    cleanup = source.cleanup_for(records)
+    id_map: dict[str, str] = {}
+    joined: set[str] = set()
+    for record in records:
+        item = record.item
+        parent_id = id_map.get(record.parent_id, record.parent_id) if record.parent_id else None
+        existing = None
+        if item.dedupe_key:
+            query = select(Record).where(Record.dedupe_key == item.dedupe_key, Record.status != "destroyed").order_by(Record.created_at).limit(1)
+            if session.get_bind().dialect.name == "postgresql":
+                query = query.with_for_update()
+            existing = session.execute(query).scalars().first()
+        if existing is not None:
+            id_map[record.record_id] = existing.id
+            if record.key_id != source.key_id:
+                cleanup.after_commit_keys.append(record.key_id)
+                cleanup.after_commit_blobs.append(record.blob.blob_id)
+            cleanup.after_commit_blobs.append(record.text_blob_id)
+            if existing.id not in joined and session.get(RecordSource, (existing.id, source.source_id)) is None:
+                session.add(RecordSource(record_id=existing.id, source_id=source.source_id))
+                joined.add(existing.id)
+            extended = _extend(session, content, existing, record, source.source_id, actor, now, cleanup) if item.messages else None
+            events.append(extended or PendingEvent(actor, "record.seen", "record", existing.id, {"source_id": source.source_id}))
+            source.record_ids.append(existing.id)
+            continue
+        origin, is_forward = _item_origin(item)
+        owner = owner_staff_id or match_owner(session, item)
         session.add(
-            Source(
-                id=source.source_id,
-                sha256=source.digest.sha256,
-                path=str(source.path),
-                size=source.digest.size,
-                detected_type=file.sniff.mime if file.sniff else None,
-                status=file.status,
-                reason=file.reason_for(source.source_id),
-                key_id=source.key_id,
-                blob_id=source.blob.blob_id,
-                owner_staff_id=owner_staff_id,
-                received_at=now,
-                received_by=actor,
-                reader=file.extraction.reader if file.extraction else None,
-                quarantine_kind=file.quarantine.kind if file.quarantine else None,
-                file_modified=source.digest.modified,
+            Record(
+                id=record.record_id,
+                source_id=source.source_id,
+                parent_id=parent_id,
+                format=item.format,
+                locator=item.locator,
+                sent_at_first=item.sent_at_first,
+                sent_at_last=item.sent_at_last,
+                owner_staff_id=owner,
+                participants=[p.to_json() for p in item.participants],
+                text_chars=len(item.text),
+                content_sha256=record.blob.sha256,
+                key_id=record.key_id,
+                blob_id=record.blob.blob_id,
+                text_blob_id=record.text_blob_id,
+                series_code="UNSCHEDULED",
+                series_confidence=0.0,
+                series_evidence=[],
+                series_decided_by="engine",
+                extraction_evidence=[e.to_json() for e in item.evidence if e.kind != "origin"],
+                status="active",
+                created_at=now,
+                dedupe_key=item.dedupe_key,
+                origin_key=origin,
+                is_forward=is_forward,
+                message_count=len(item.messages),
                 updated_at=now,
             )
         )
-        session.flush()  # the source row first: records refer to it
-        events.append(PendingEvent(actor, "source.received", "source", source.source_id, {"sha256": source.digest.sha256, "size": source.digest.size}))
-        if file.sniff is not None:
-            events.append(
-                PendingEvent(
-                    actor,
-                    "source.detected",
-                    "source",
-                    source.source_id,
-                    {"mime": file.sniff.mime, "reader": file.extraction.reader if file.extraction else None},
-                )
-            )
-        events.extend(_record_events(session, source, actor, owner_staff_id, now))
-        if file.quarantine is not None:
-            events.append(PendingEvent(actor, "source.quarantined", "source", source.source_id, {"kind": file.quarantine.kind, "reason": file.reason_for(source.source_id)}))
-        elif file.status == "partial":
-            events.append(PendingEvent(actor, "source.partial", "source", source.source_id, {"problems": file.extraction.problems if file.extraction else []}))
-        reports.append(
-            SourceReport(source.source_id, str(source.path), source.digest.sha256, file.status, file.reason_for(source.source_id), [r.record_id for r in source.records])
-        )
-    known = known_sources(session, [sha for _, sha, _ in ((p, d.sha256, s) for p, d, s in duplicates)])
-    for path, digest, source_id in duplicates:
-        events.append(PendingEvent(actor, "source.received", "source", source_id, {"sha256": digest.sha256, "size": digest.size, "duplicate": True}))
-        records = known.get(digest.sha256, (source_id, []))[1]
-        reports.append(SourceReport(source_id, str(path), digest.sha256, "duplicate", f"the same file is held already as source {source_id}", records))
-    session.flush()
-    audit.append_many(session, events, now=now)
-    return reports
-
-
-def _record_events(session: Session, source: PreparedSource, actor: str, owner_staff_id: str | None, now: dt.datetime) -> list[PendingEvent]:
-    events: list[PendingEvent] = []
-    for record in source.records:
-        session.add(_record_row(record, source, owner_staff_id, now))
         session.flush()
         session.add(RecordSource(record_id=record.record_id, source_id=source.source_id))
-        offset_pages = []
-        for page in record.item.pages:
-            offset_pages.append(
-                RecordPage(
-                    record_id=record.record_id,
-                    number=page.number,
-                    ocr=page.ocr,
-                    confidence=page.confidence,
-                    rotation=page.rotation,
-                    skew=page.skew,
-                    chars=len(page.text),
-                )
-            )
-        session.add_all(offset_pages)
-        item = record.item
+        session.add_all(
+            RecordPage(record_id=record.record_id, number=p.number, ocr=p.ocr, confidence=p.confidence, rotation=p.rotation, skew=p.skew, chars=len(p.text))
+            for p in item.pages
+        )
+        source.record_ids.append(record.record_id)
         events.append(
             PendingEvent(
                 actor,
@@ -295,19 +446,58 @@ def _record_events(session: Session, source: PreparedSource, actor: str, owner_s
                 record.record_id,
                 {
                     "source_id": source.source_id,
-                    "parent_id": record.parent_id,
+                    "parent_id": parent_id,
                     "format": item.format,
                     "method": _method(item),
                     "pages": len(item.pages),
                     "ocr_pages": sum(1 for p in item.pages if p.ocr),
                     "ocr_confidence": _mean_confidence(item),
+                    "messages": len(item.messages),
                     "content_sha256": record.blob.sha256,
                     "text_chars": len(item.text),
-                    "evidence": [e.to_json() for e in item.evidence],
+                    "owner_staff_id": owner,
+                    "evidence": [e.to_json() for e in item.evidence if e.kind != "origin"],
                 },
             )
         )
+        if origin:
+            events.extend(_link_forwards(session, record.record_id, origin, is_forward, actor))
+    return events, cleanup
+
+
+def _link_forwards(session: Session, record_id: str, origin: str, is_forward: bool, actor: str) -> list[PendingEvent]:
+    """Link a forward to its original (whichever arrives first), as design.md asks."""
+    events = []
+    if is_forward:
+        original = session.execute(
+            select(Record.id).where(Record.origin_key == origin, Record.is_forward.is_(False), Record.id != record_id, Record.status != "destroyed").limit(1)
+        ).scalar()
+        if original:
+            session.get(Record, record_id).forward_of = original  # type: ignore[union-attr]
+            events.append(PendingEvent(actor, "record.linked", "record", record_id, {"forward_of": original}))
+    else:
+        for forward in session.execute(
+            select(Record).where(Record.origin_key == origin, Record.is_forward.is_(True), Record.forward_of.is_(None))
+        ).scalars():
+            forward.forward_of = record_id
+            events.append(PendingEvent(actor, "record.linked", "record", forward.id, {"forward_of": record_id}))
     return events
+
+
+def commit_duplicate(path: Path, digest: FileDigest, source_id: str, records: list[str], actor: str) -> tuple[SourceReport, PendingEvent]:
+    event = PendingEvent(actor, "source.received", "source", source_id, {"sha256": digest.sha256, "size": digest.size, "duplicate": True})
+    report = SourceReport(source_id, str(path), digest.sha256, "duplicate", f"the same file is held already as source {source_id}", records)
+    return report, event
+
+
+def report_for(source: PreparedSource) -> SourceReport:
+    file = source.file
+    return SourceReport(source.source_id, str(source.path), source.digest.sha256, file.status, file.reason_for(source.source_id), list(dict.fromkeys(source.record_ids)))
+
+
+def append_events(session: Session, events: list[PendingEvent], now: dt.datetime) -> None:
+    session.flush()
+    audit.append_many(session, events, now=now)
 
 
 # --- quarantine retry ----------------------------------------------------------------
@@ -327,25 +517,61 @@ def quarantined_source(session: Session, source_id: str) -> Source:
     return source
 
 
-def commit_retry(session: Session, prepared: PreparedSource, *, actor: str, password_given: bool) -> SourceReport:
-    """Record a retry's outcome on the existing source, with its audit events."""
-    now = dt.datetime.now(dt.UTC)
-    source = session.get(Source, prepared.source_id)
-    assert source is not None
-    file = prepared.file
-    source.status = file.status
-    source.reason = file.reason_for(source.id)
-    source.quarantine_kind = file.quarantine.kind if file.quarantine else None
-    source.reader = file.extraction.reader if file.extraction else source.reader
-    source.updated_at = now
-    events = [
-        PendingEvent(actor, "source.retried", "source", source.id, {"password_given": password_given, "outcome": file.status})
-    ]
-    events.extend(_record_events(session, prepared, actor, source.owner_staff_id, now))
-    if file.quarantine is not None:
-        events.append(PendingEvent(actor, "source.quarantined", "source", source.id, {"kind": file.quarantine.kind, "reason": file.reason_for(source.id)}))
-    elif file.status == "partial":
-        events.append(PendingEvent(actor, "source.partial", "source", source.id, {"problems": file.extraction.problems if file.extraction else []}))
-    session.flush()
-    audit.append_many(session, events, now=now)
-    return SourceReport(source.id, source.path, source.sha256, file.status, file.reason_for(source.id), [r.record_id for r in prepared.records])
+def retry_events(source: PreparedSource, *, actor: str, password_given: bool) -> PendingEvent:
+    return PendingEvent(actor, "source.retried", "source", source.source_id, {"password_given": password_given, "outcome": source.file.status})
+
+
+def source_owner(session: Session, source_id: str) -> str | None:
+    row = session.get(Source, source_id)
+    return row.owner_staff_id if row else None
+
+
+def unfinished_sources(session: Session, shas: list[str]) -> dict[str, tuple[str, str, str]]:
+    """Streaming sources a crash left ``ingesting``: sha256 → (source id, key id, blob id)."""
+    if not shas:
+        return {}
+    rows = session.execute(
+        select(Source.sha256, Source.id, Source.key_id, Source.blob_id).where(Source.sha256.in_(shas), Source.status == "ingesting")
+    ).all()
+    return {sha: (source_id, key_id, blob_id) for sha, source_id, key_id, blob_id in rows if key_id and blob_id}
+
+
+def receive_parts(installation: Any, paths: list[Path], lead_of: dict[str, str], *, actor: str) -> list[SourceReport]:
+    """Keep the other zips of a multi-zip export as sources of their own, without records.
+
+    Their members were read with the lead zip; what each part holds is provenance.
+    """
+    from records.intake.pipeline import FileExtraction, digest
+
+    content: ContentStore = installation.content
+    reports: list[SourceReport] = []
+    for path in paths:
+        file_digest = digest(path)
+        lead_digest = digest(Path(lead_of[str(path)]))
+        with installation.catalog.reading() as session:
+            held = known_sources(session, [file_digest.sha256, lead_digest.sha256])
+        lead_id = held.get(lead_digest.sha256, (None, []))[0]
+        if file_digest.sha256 in held:
+            source_id, records = held[file_digest.sha256]
+            report, event = commit_duplicate(path, file_digest, source_id, records, actor)
+            with installation.catalog.writing() as session:
+                append_events(session, [event], dt.datetime.now(dt.UTC))
+            reports.append(report)
+            continue
+        file = FileExtraction(None, None, None)
+        source = prepare_source(content, path, file_digest, file)
+        source.part_of = lead_id
+        try:
+            with installation.catalog.writing() as session:
+                now = dt.datetime.now(dt.UTC)
+                events = commit_source(session, source, actor=actor, owner_staff_id=None, status="ingested", now=now)
+                row = session.get(Source, source.source_id)
+                row.reason = f"part of the export read with source {lead_id}" if lead_id else "part of a multi-zip export"  # type: ignore[union-attr]
+                row.status = "ingested"  # type: ignore[union-attr]
+                events.append(PendingEvent(actor, "source.part_of", "source", source.source_id, {"lead_source_id": lead_id}))
+                append_events(session, events, now)
+        except BaseException:
+            source.source_cleanup().failed(content)
+            raise
+        reports.append(SourceReport(source.source_id, str(path), file_digest.sha256, "ingested", f"part of the export read with source {lead_id}", []))
+    return reports

@@ -147,6 +147,9 @@ class Source(Base):
     quarantine_kind: Mapped[str | None] = mapped_column(String(16))
     file_modified: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     updated_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # Another zip of the same export given in the same call: its records are on that source.
+    part_of: Mapped[str | None] = mapped_column(String(32))
+    detected: Mapped[str | None] = mapped_column(Text)
 
     __table_args__ = (Index("ix_sources_status", "status"),)
 
@@ -177,8 +180,21 @@ class Record(Base):
     extraction_evidence: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     status: Mapped[str] = mapped_column(String(16), default="active")
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    # The same record seen again (an email's Message-ID, a thread part's platform locator).
+    dedupe_key: Mapped[str | None] = mapped_column(String(512))
+    # sha256 of (sender, date, subject) of an email, to link a forward to its original.
+    origin_key: Mapped[str | None] = mapped_column(String(64))
+    forward_of: Mapped[str | None] = mapped_column(String(32))
+    is_forward: Mapped[bool] = mapped_column(Boolean, default=False)
+    message_count: Mapped[int] = mapped_column(Integer, default=0)
+    updated_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
-    __table_args__ = (Index("ix_records_source", "source_id"), Index("ix_records_series", "series_code"))
+    __table_args__ = (
+        Index("ix_records_source", "source_id"),
+        Index("ix_records_series", "series_code"),
+        Index("ix_records_dedupe", "dedupe_key"),
+        Index("ix_records_origin", "origin_key"),
+    )
 
 
 class RecordPage(Base):
