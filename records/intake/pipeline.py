@@ -116,7 +116,7 @@ def read(planned: Plan, options: ReadOptions, *, timezone: str = "America/New_Yo
         return _failure(planned.sniff, exc)
     except MemoryError as exc:
         return _failure(planned.sniff, exc)
-    finished = _finish(extraction, options, timezone)
+    finished = _finish(extraction, options, timezone, planned.sniff.path)
     if planned.streams:
         extraction.items = finished
         return FileExtraction(planned.sniff, extraction, None)
@@ -145,13 +145,22 @@ def extract(path: Path, options: ReadOptions, *, timezone: str = "America/New_Yo
     return result
 
 
-def _finish(extraction: Extraction, options: ReadOptions, timezone: str) -> Iterator[Item]:
-    """The stages after the reader, item by item: printed headers, then attachments."""
+EMAIL_FORMATS = frozenset({"email", "mbox-message"})
+
+
+def _finish(extraction: Extraction, options: ReadOptions, timezone: str, path: Path) -> Iterator[Item]:
+    """The stages after the reader, item by item: printed headers, email origin, attachments."""
+    from records.intake.origin import email_origin
     from records.intake.printout import apply_printout_facts
 
     for item in extraction.items:
         if item.format in PRINTOUT_FORMATS:
             apply_printout_facts(item, file_modified=options.file_modified, timezone=timezone)
+        if item.format in EMAIL_FORMATS and not item.forwarded_from:
+            raw = item.content if isinstance(item.content, bytes) else (path.read_bytes()[: 256 * 1024] if item.content is None else None)
+            key = email_origin(raw) if raw else None
+            if key:
+                item.evidence.append(Evidence("origin", key, 0.0))
         expand_attachments(item, options, timezone)
         yield item
 

@@ -19,7 +19,6 @@ gains the messages it did not have (``record.extended``).
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import io
 import json
 import statistics
@@ -32,6 +31,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from records.intake.model import Item, Message
+from records.intake.origin import origin_key
 from records.intake.pipeline import FileDigest, FileExtraction
 from records.storage import audit
 from records.storage.audit import PendingEvent
@@ -203,30 +203,6 @@ def _method(item: Item) -> str:
 def _mean_confidence(item: Item) -> float | None:
     values = [p.confidence for p in item.pages if p.ocr and p.confidence is not None]
     return round(statistics.fmean(values), 4) if values else None
-
-
-def _normalise_subject(subject: str) -> str:
-    text = subject.strip().lower()
-    while True:
-        for prefix in ("fwd:", "fw:", "re:", "aw:", "wg:"):
-            if text.startswith(prefix):
-                text = text[len(prefix) :].strip()
-                break
-        else:
-            return " ".join(text.split())
-
-
-def origin_key(sender: str | None, sent_at: str | dt.datetime | None, subject_sha256: str | None) -> str | None:
-    """What links a forward to its original: sender, minute sent, hashed subject."""
-    if not sender or not sent_at or not subject_sha256:
-        return None
-    moment = sent_at if isinstance(sent_at, dt.datetime) else dt.datetime.fromisoformat(str(sent_at).replace("Z", "+00:00"))
-    minute = moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M")
-    return hashlib.sha256(f"{sender.lower()}|{minute}|{subject_sha256}".encode()).hexdigest()
-
-
-def subject_sha256(subject: str) -> str:
-    return hashlib.sha256(_normalise_subject(subject).encode("utf-8")).hexdigest()
 
 
 def _item_origin(item: Item) -> tuple[str | None, bool]:
