@@ -7,16 +7,22 @@ upside down, as 1-bit fax-like scans or as lossy JPEGs. Tesseract reads clean, u
 
 1. grayscale (alpha flattened onto white paper, 16-bit scaled down);
 2. even lighting: divide by a heavily blurred estimate of the paper, so the shadow of a
-   phone photo does not turn into black blobs when Tesseract binarises;
+   phone photo does not turn into black blobs when Tesseract binarises (a dark-mode
+   screenshot is inverted first); then a 3x3 median only if the page is speckled;
 3. orientation: Tesseract's OSD says 0/90/180/270; where it cannot decide (too little
-   text), the page is read at 0 and at 180 degrees and the more confident reading wins;
+   text), the direction of the text lines picks 0/180 or 90/270, both are read and the
+   more confident reading wins;
 4. skew and text size, measured together on a small binarised copy with a projection
    profile (numpy only): the angle at which the rows of ink line up best is the skew,
    and the height of the dense band of each row is the x-height;
-5. one resampling that upscales small text to a ~300 dpi x-height and removes the skew;
-6. ``image_to_data`` (LSTM engine, automatic page segmentation) for words and their
-   confidences; the text is rebuilt line by line from Tesseract's block/paragraph/line
-   numbers, so columns and paragraphs keep their breaks.
+5. one upscale that brings small text to a ~300 dpi x-height, then one rotation that
+   removes the skew (white fill);
+6. ``image_to_data`` (LSTM engine, automatic page segmentation, which keeps columns and
+   message bubbles apart) for words and their confidences; the text is rebuilt line by
+   line from Tesseract's block/paragraph/line numbers, and a lone "|" before a lowercase
+   word is put back as the pronoun "I" (sans-serif print makes them the same stroke).
+
+A blank page (a separator sheet, the back of a duplex scan) skips Tesseract altogether.
 
 ``ocr_images`` spreads pages over processes (one Tesseract per core with
 ``OMP_THREAD_LIMIT=1``: OpenMP threads fighting over two cores made a page 7x slower, see
@@ -28,19 +34,26 @@ bad page never sinks its file. Nothing here touches the catalog or Prefect (desi
 from __future__ import annotations
 
 import io
+import logging
 import math
 import multiprocessing
 import os
+import re
 import time
+from collections import deque
+from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pytesseract
 from PIL import Image, ImageFilter, ImageOps
 
 from records.intake.model import ReadOptions
+
+_log = logging.getLogger(__name__)
 
 TIMED_OUT = "OCR timed out"  # start of ``OcrResult.error`` when a page ran out of time
 
@@ -50,6 +63,7 @@ MAX_UPSCALE = 4.0  # beyond this an upscaled image only adds blur and time
 MAX_WORKING_PIXELS = 60_000_000  # an upscaled page never grows past this (~ letter at 800 dpi)
 SKEW_RANGE = 5.0  # degrees searched either way; larger tilts are not scanner skew
 SPECKLE_LIMIT = 0.0005  # lone ink pixels per page pixel above which the page is despeckled
+BLANK_INK_PIXELS = 30  # dark pixels (of a 1600 px copy) below which a page is blank
 MIN_SKEW = 0.1  # degrees; smaller corrections cost a resampling and gain nothing
 OSD_MIN_CONFIDENCE = 5.0  # Tesseract's orientation_conf below which OSD is checked by reading
 SURE_UPRIGHT = 0.80  # when OSD failed, a reading this confident is upright (turned: 0.35-0.6)
@@ -112,6 +126,8 @@ def _read_page(image: Image.Image, deadline: _Deadline) -> OcrResult:
     """Clean the page, then read it upright: at OSD's turn when OSD is sure, else at up to
     two candidate turns, keeping the more confident reading."""
     gray = despeckle(even_lighting(to_gray(image)))
+    if is_blank(gray):
+        return OcrResult("", 0.0)  # a separator sheet or the back of a duplex scan
     turn, sure = _orientation(gray, deadline)
     best: OcrResult | None = None
     for candidate in [turn] if sure else _fallback_turns(gray, turn):
@@ -195,17 +211,18 @@ def even_lighting(gray: Image.Image) -> Image.Image:
     division makes paper white everywhere while ink keeps its contrast. Pages that are
     mostly dark (a dark-mode screenshot) are inverted first so the same rule holds.
     """
-    pixels = np.asarray(gray, dtype=np.float32)
-    if float(np.median(pixels)) < 96:
-        pixels = 255.0 - pixels
-        gray = Image.fromarray(pixels.astype(np.uint8), "L")
+    if float(np.median(np.asarray(gray.reduce(4) if min(gray.size) >= 8 else gray))) < 96:
+        gray = ImageOps.invert(gray)
     factor = 16
     small_size = (max(1, gray.width // factor), max(1, gray.height // factor))
     small = gray.resize(small_size, Image.Resampling.BOX)
     paper = small.filter(ImageFilter.MaxFilter(5)).filter(ImageFilter.GaussianBlur(3))
-    background = np.asarray(paper.resize(gray.size, Image.Resampling.BILINEAR), dtype=np.float32)
-    even = pixels * 255.0 / np.maximum(background, 1.0)
-    return Image.fromarray(np.clip(even, 0, 255).astype(np.uint8), "L")
+    background = np.asarray(paper.resize(gray.size, Image.Resampling.BILINEAR), dtype=np.uint16)
+    # Integer arithmetic (255 * 255 fits in 16 bits) keeps a 120-megapixel page under 1 GB.
+    even = np.asarray(gray, dtype=np.uint16) * np.uint16(255)
+    even //= np.maximum(background, np.uint16(1))
+    np.minimum(even, 255, out=even)
+    return Image.fromarray(even.astype(np.uint8), "L")
 
 
 def despeckle(gray: Image.Image) -> Image.Image:
@@ -221,6 +238,16 @@ def despeckle(gray: Image.Image) -> Image.Image:
     if lone_ink_fraction(ink) <= SPECKLE_LIMIT:
         return gray
     return gray.filter(ImageFilter.MedianFilter(3))
+
+
+def is_blank(gray: Image.Image) -> bool:
+    """No ink at all on an evenly lit page: skip Tesseract (three calls for nothing).
+
+    Counted on a copy shrunk to 1600 px, where a single printed "I" is still ~40 dark
+    pixels; Otsu is not used because on bare paper it splits the paper's own grain.
+    """
+    small, _ = _shrunk(gray)
+    return int(np.count_nonzero(np.asarray(small) < 128)) < BLANK_INK_PIXELS
 
 
 def lone_ink_fraction(ink: np.ndarray) -> float:
@@ -332,12 +359,18 @@ def _small_ink(gray: Image.Image) -> tuple[np.ndarray, float]:
 
     Shrinking with a box filter averages isolated speckles away before Otsu's threshold.
     """
-    shrink = min(1.0, 1600 / max(gray.size))
-    small = gray
-    if shrink < 1.0:
-        small = gray.resize((max(1, round(gray.width * shrink)), max(1, round(gray.height * shrink))), Image.Resampling.BOX)
+    small, shrink = _shrunk(gray)
     pixels = np.asarray(small, dtype=np.uint8)
     return pixels < otsu_threshold(pixels), shrink
+
+
+def _shrunk(gray: Image.Image, long_side: int = 1600) -> tuple[Image.Image, float]:
+    """A box-filtered copy no longer than ``long_side``: measuring needs no more pixels."""
+    shrink = min(1.0, long_side / max(gray.size))
+    if shrink == 1.0:
+        return gray, 1.0
+    size = (max(1, round(gray.width * shrink)), max(1, round(gray.height * shrink)))
+    return gray.resize(size, Image.Resampling.BOX), shrink
 
 
 def otsu_threshold(pixels: np.ndarray) -> int:
@@ -388,7 +421,7 @@ class _TesseractTimeout(Exception):
     pass
 
 
-def _tesseract(call, image: Image.Image, deadline: _Deadline, **kwargs):
+def _tesseract(call: Callable[..., Any], image: Image.Image, deadline: _Deadline, **kwargs: Any) -> Any:
     """Run one pytesseract call with what is left of the page's time.
 
     pytesseract kills a Tesseract that overruns and raises a bare ``RuntimeError``; that is
@@ -442,9 +475,8 @@ def layout_text(data: dict[str, list]) -> tuple[str, float]:
     and a new block leaves a blank line, which keeps headers, columns and message bubbles
     apart for the readers and matchers downstream.
     """
-    out: list[str] = []
+    lines: list[tuple[tuple[int, int, int], list[str]]] = []
     confidences: list[float] = []
-    current: tuple[int, int, int] | None = None
     for level, block, par, line, word, conf in zip(
         data["level"], data["block_num"], data["par_num"], data["line_num"], data["text"], data["conf"], strict=False
     ):
@@ -452,20 +484,39 @@ def layout_text(data: dict[str, list]) -> tuple[str, float]:
         if int(level) != 5 or not word:
             continue
         key = (int(block), int(par), int(line))
-        if current is None:
-            pass
-        elif key[0] != current[0]:
-            out.append("\n\n")
-        elif key != current:
-            out.append("\n")
-        else:
-            out.append(" ")
-        out.append(word)
-        current = key
+        if not lines or lines[-1][0] != key:
+            lines.append((key, []))
+        lines[-1][1].append(word)
         if float(conf) >= 0:
             confidences.append(float(conf))
+    out: list[str] = []
+    for index, (key, words) in enumerate(lines):
+        if index:
+            out.append("\n\n" if key[0] != lines[index - 1][0][0] else "\n")
+        out.append(" ".join(pronoun_i(words)))
     confidence = sum(confidences) / len(confidences) / 100.0 if confidences else 0.0
     return "".join(out), round(confidence, 4)
+
+
+_BAR_CONTRACTION = re.compile(r"^\|(['\u2019](?:m|ll|d|ve))$")
+
+
+def pronoun_i(words: list[str]) -> list[str]:
+    """Put back the pronoun "I" that Tesseract reads as a bar in sans-serif print.
+
+    In Arial, Roboto or DejaVu Sans a capital I is a plain vertical stroke, and the LSTM
+    model often answers "|", costing every "I would ..." in a printed email or chat. Only
+    a lone "|" followed by a lowercase word ("| would", "| hope") or a bar contraction
+    ("|'m", "|'ll") is changed: a menu separator ("Reply | Forward") stays as it is.
+    """
+    fixed = list(words)
+    for index, word in enumerate(words):
+        following = words[index + 1] if index + 1 < len(words) else ""
+        if word == "|" and following[:1].islower():
+            fixed[index] = "I"
+        elif _BAR_CONTRACTION.match(word):
+            fixed[index] = "I" + word[1:]
+    return fixed
 
 
 # -- many pages -------------------------------------------------------------------------
@@ -488,11 +539,12 @@ def ocr_images(images: list[Image.Image], options: ReadOptions) -> list[OcrResul
         else:
             work.append((index, image))
     workers = min(options.ocr_workers or os.cpu_count() or 1, len(work))
-    if workers <= 1 or len(work) == 1:
+    if workers <= 1 or multiprocessing.current_process().daemon:
+        # A daemonic process (a multiprocessing worker itself) may not start children.
         for index, image in work:
             results[index] = _guarded(image, options.ocr_timeout_seconds)
     else:
-        for index, result in _in_pool(work, workers, options.ocr_timeout_seconds):
+        for index, result in _in_pool(work, workers, options.ocr_timeout_seconds, options.max_pixels):
             results[index] = result
     return [r if r is not None else _failed("OCR failed: no result") for r in results]
 
@@ -503,8 +555,8 @@ def pixel_refusal(image: Image.Image, max_pixels: int) -> str | None:
     if pixels <= max_pixels:
         return None
     return (
-        f"page image too large: {image.width} x {image.height} px ({pixels / 1e6:.0f} megapixels), "
-        f"over the limit of {max_pixels / 1e6:.0f} megapixels; rescan at 300 dpi"
+        f"page image too large: {image.width} x {image.height} px ({pixels / 1e6:.3g} megapixels), "
+        f"over the limit of {max_pixels / 1e6:.3g} megapixels; rescan at 300 dpi"
     )
 
 
@@ -518,39 +570,69 @@ def _guarded(image: Image.Image, timeout: int) -> OcrResult:
         return _failed(f"OCR failed: {type(exc).__name__}: {_short(str(exc))}")
 
 
-def _in_pool(work: list[tuple[int, Image.Image]], workers: int, timeout: int) -> list[tuple[int, OcrResult]]:
+def _in_pool(
+    work: list[tuple[int, Image.Image]], workers: int, timeout: int, max_pixels: int
+) -> list[tuple[int, OcrResult]]:
     """Run pages in a spawned process pool; a crashed or hung worker fails only its pages.
 
     ``spawn`` rather than ``fork``: the caller may be a threaded Prefect worker or web
-    server, and forking a threaded process can deadlock the child. Each page enforces its
-    own Tesseract timeout; the pool adds a safety margin on top for anything else.
+    server, and forking a threaded process can deadlock the child. Spawned workers import
+    the caller's main module, so a script calling this must keep its work under
+    ``if __name__ == "__main__":``; when workers cannot start at all, the pages are read
+    here one by one instead (with a warning) rather than all failing.
+
+    At most two pages per worker are in flight, so a 500-page batch never holds 500 PNGs.
+    Each page enforces its own Tesseract timeout; the pool adds a margin for anything else.
     """
     context = multiprocessing.get_context("spawn")
-    executor = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_init_worker)
+    executor = ProcessPoolExecutor(
+        max_workers=workers, mp_context=context, initializer=_init_worker, initargs=(max_pixels,)
+    )
+    window = 2 * workers
+    allowance = (window // workers + 1) * timeout + 60  # queue wait plus its own run
     done: list[tuple[int, OcrResult]] = []
     try:
-        futures = [(index, executor.submit(_ocr_png, _to_png(image), timeout)) for index, image in work]
-        rounds = math.ceil(len(work) / workers)
-        deadline = time.monotonic() + rounds * timeout + 60
-        for index, future in futures:
-            done.append((index, _collect(future, deadline, timeout)))
+        if not _pool_starts(executor):
+            _log.warning("OCR worker processes could not start; reading %d pages in this process", len(work))
+            return [(index, _guarded(image, timeout)) for index, image in work]
+        pending: deque[tuple[int, Future, float]] = deque()
+        for index, image in work:
+            pending.append((index, executor.submit(_ocr_png, _to_png(image), timeout), time.monotonic() + allowance))
+            if len(pending) >= window:
+                done.append(_collect(*pending.popleft(), timeout))
+        while pending:
+            done.append(_collect(*pending.popleft(), timeout))
     finally:
         _stop(executor)
     return done
 
 
-def _collect(future: Future, deadline: float, timeout: int) -> OcrResult:
+def _pool_starts(executor: ProcessPoolExecutor) -> bool:
+    """Whether a worker can start and answer (it cannot when the caller's main module
+    starts work at import, or the system refuses new processes)."""
     try:
-        return future.result(timeout=max(0.0, deadline - time.monotonic()))
+        return executor.submit(_ready).result(timeout=120) is True
+    except (BrokenProcessPool, TimeoutError, OSError):
+        return False
+
+
+def _ready() -> bool:
+    return True
+
+
+def _collect(index: int, future: Future, deadline: float, timeout: int) -> tuple[int, OcrResult]:
+    """One page's result, or a failed result saying why there is none."""
+    try:
+        return index, future.result(timeout=max(0.0, deadline - time.monotonic()))
     except TimeoutError:
         future.cancel()
-        return _failed(f"{TIMED_OUT} after {timeout} s")
+        return index, _failed(f"{TIMED_OUT} after {timeout} s")
     except BrokenProcessPool:
-        return _failed("OCR failed: the OCR process stopped unexpectedly (out of memory?)")
+        return index, _failed("OCR failed: the OCR process stopped unexpectedly (out of memory?)")
     except pytesseract.TesseractNotFoundError:
         raise
-    except Exception as exc:  # noqa: BLE001
-        return _failed(f"OCR failed: {type(exc).__name__}: {_short(str(exc))}")
+    except Exception as exc:  # noqa: BLE001 - one page's surprise must not sink the file
+        return index, _failed(f"OCR failed: {type(exc).__name__}: {_short(str(exc))}")
 
 
 def _stop(executor: ProcessPoolExecutor) -> None:
@@ -567,8 +649,11 @@ def _stop(executor: ProcessPoolExecutor) -> None:
             process.kill()
 
 
-def _init_worker() -> None:
+def _init_worker(max_pixels: int) -> None:
+    """One Tesseract thread per worker; Pillow's bomb guard set to the limit the parent
+    already enforced, so a page the options allow is not refused a second time here."""
     os.environ["OMP_THREAD_LIMIT"] = "1"
+    Image.MAX_IMAGE_PIXELS = max_pixels
 
 
 def _to_png(image: Image.Image) -> bytes:

@@ -30,12 +30,22 @@ PAGED_FORMATS = frozenset({"TIFF"})
 # 500-page TIFF never sits decoded in memory all at once.
 CHUNK_PAGES = 16
 
-_NAMES = {"JPEG": "JPEG", "PNG": "PNG", "TIFF": "TIFF", "HEIF": "HEIF/HEIC", "WEBP": "WebP", "BMP": "BMP", "GIF": "GIF"}
+_NAMES = {
+    "JPEG": "JPEG",
+    "MPO": "JPEG",  # a camera JPEG with a second (preview or depth) image
+    "PNG": "PNG",
+    "TIFF": "TIFF",
+    "HEIF": "HEIF/HEIC",
+    "WEBP": "WebP",
+    "BMP": "BMP",
+    "GIF": "GIF",
+}
 
 
 def _supported_mimes() -> frozenset[str]:
     """libmagic's names for the image types this Pillow build can open."""
-    mimes = {"image/png", "image/jpeg", "image/tiff", "image/heic", "image/heif", "image/bmp", "image/x-ms-bmp", "image/gif"}
+    mimes = {"image/png", "image/jpeg", "image/tiff", "image/heic", "image/heif", "image/gif"}
+    mimes |= {"image/bmp", "image/x-ms-bmp"}  # libmagic's older and newer names
     if features.check("webp"):
         mimes.add("image/webp")
     return frozenset(mimes)
@@ -52,14 +62,17 @@ class ImageReader(Reader):
 
     def read(self, sniff: Sniff, options: ReadOptions) -> Extraction:
         if sniff.size > options.max_bytes:
-            raise Quarantine("too_large", f"image file is {sniff.size / 1e6:.0f} MB, over the limit of {options.max_bytes / 1e6:.0f} MB")
+            raise Quarantine(
+                "too_large", f"image file is {sniff.size / 1e6:.0f} MB, over the limit of {options.max_bytes / 1e6:.0f} MB"
+            )
         with _open(sniff) as image:
             kind = _NAMES.get(image.format or "", image.format or "image")
             count = _page_count(image)
             if count > options.max_pages:
                 raise Quarantine(
                     "too_large",
-                    f"{kind} image has {count} pages, more than the limit of {options.max_pages}; split it into smaller files",
+                    f"{kind} image has {count} pages, more than the limit of {options.max_pages}; "
+                    "split it into smaller files",
                 )
             results = _ocr_all(image, count, options)
         pages, problems = _pages(results)
@@ -74,15 +87,17 @@ class ImageReader(Reader):
 def _open(sniff: Sniff) -> Image.Image:
     """Open lazily (header only); a file Pillow cannot make sense of is damaged.
 
-    Pillow's own decompression-bomb guard is kept as a backstop behind ``max_pixels``
-    (checked per page in ``_frames``); its warning is silenced, its error quarantines.
+    Pages are held to ``options.max_pixels`` in ``_frames``, before any decoding. Pillow's
+    own decompression-bomb guard (a process-wide setting, left as it is) stays behind that
+    as a backstop: its warning is silenced, and an image beyond its hard limit (about 179
+    megapixels) is refused here as too large whatever ``max_pixels`` says.
     """
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             return Image.open(sniff.path)
     except Image.DecompressionBombError as exc:
-        raise Quarantine("too_large", f"image too large to open safely: {exc}") from exc
+        raise Quarantine("too_large", f"image too large to open safely: {exc}; rescan at 300 dpi") from exc
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise Quarantine("damaged", _damaged(exc)) from exc
 
@@ -93,9 +108,14 @@ def _damaged(exc: BaseException) -> str:
 
 
 def _page_count(image: Image.Image) -> int:
+    """Pages in the file; counting walks a TIFF's chain of page directories, which a
+    damaged file may break."""
     if image.format not in PAGED_FORMATS:
         return 1
-    return max(1, int(getattr(image, "n_frames", 1)))
+    try:
+        return max(1, int(getattr(image, "n_frames", 1)))
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise Quarantine("damaged", _damaged(exc)) from exc
 
 
 def _ocr_all(image: Image.Image, count: int, options: ReadOptions) -> list[OcrResult]:
@@ -173,7 +193,9 @@ def _unreadable(results: list[OcrResult]) -> Quarantine:
     first = errors[0] if len(errors) == 1 else "; ".join(f"page {n}: {e}" for n, e in enumerate(errors[:3], start=1))
     more = f" (and {len(errors) - 3} more pages)" if len(errors) > 3 else ""
     if all(error.startswith(TIMED_OUT) for error in errors):
-        return Quarantine("timeout", f"no page could be read: {first}{more}; retry with a longer OCR timeout or rescan at 300 dpi")
+        return Quarantine(
+            "timeout", f"no page could be read: {first}{more}; retry with a longer OCR timeout or rescan at 300 dpi"
+        )
     return Quarantine("damaged", f"no page could be read: {first}{more}; rescan the pages")
 
 

@@ -34,6 +34,7 @@ from typing import Any
 
 import pypdf
 import pypdfium2 as pdfium
+import pytesseract
 from PIL import Image
 from pypdf import PasswordType
 
@@ -86,7 +87,8 @@ class _PageWork:
     number: int  # 1-based, as printed
     layer: str = ""  # the text layer's text ("" when none or unreadable)
     broken: str | None = None  # why the text layer could not be read, when it could not
-    needs_ocr: bool = False  # an image page: thin or garbage text layer
+    needs_ocr: bool = False  # thin or garbage text layer: draw and OCR it
+    image: bool = False  # an image page (a scan); a short text page that OCR adds nothing to is not
     garbage: bool = False
     text: str = ""
     ocr: bool = False
@@ -160,7 +162,7 @@ def _read(sniff: Sniff, options: ReadOptions) -> Extraction:
     if stopped_after is not None:
         problems.append(f"stopped after {stopped_after} pages: the file took longer than the time limit")
 
-    image_pages = sum(1 for w in kept if w.needs_ocr)
+    image_pages = sum(1 for w in kept if w.image)
     ocr_pages = sum(1 for w in kept if w.ocr)
     scan = ocr_pages > 0 and image_pages * 2 > len(kept)
     pages = [
@@ -183,7 +185,7 @@ def _read(sniff: Sniff, options: ReadOptions) -> Extraction:
     )
     return Extraction(
         reader=PdfReader.name,
-        detected=_detected(count, sum(1 for w in work if w.needs_ocr), len(work)),
+        detected=_detected(count, sum(1 for w in work if w.image), len(work)),
         items=[item],
         problems=problems,
     )
@@ -197,9 +199,10 @@ def _examine(source: _Source, index: int, options: ReadOptions) -> _PageWork:
         w.broken = error
         text = ""
     w.layer = _clean(text)
-    solid = sum(1 for c in w.layer if not c.isspace())
+    solid = _solid(w.layer)
     w.garbage = solid > 0 and is_garbage(w.layer)
     w.needs_ocr = w.broken is not None or solid < options.min_text_chars or w.garbage
+    w.image = w.needs_ocr
     return w
 
 
@@ -237,9 +240,11 @@ def _run_ocr(batch: list[tuple[_PageWork, Image.Image]], options: ReadOptions, d
     images = [image for _, image in batch]
     try:
         results = list(ocr_images(images, options))
+    except pytesseract.TesseractNotFoundError:
+        raise  # the installation is broken, not the file: the flow retries, nothing is quarantined
     except Exception as exc:  # noqa: BLE001 - one failed OCR call must not sink the file
         results = []
-        failure: str | None = _short(exc) or type(exc).__name__
+        failure: str | None = f"{type(exc).__name__}: {_short(exc)}" if _short(exc) else type(exc).__name__
     else:
         failure = None if len(results) == len(batch) else f"OCR returned {len(results)} results for {len(batch)} pages"
     finally:
@@ -252,14 +257,19 @@ def _run_ocr(batch: list[tuple[_PageWork, Image.Image]], options: ReadOptions, d
         result = results[position]
         error = getattr(result, "error", None)
         if error:
-            _give_up(w, f"OCR failed ({error})")
+            error = " ".join(str(error).split())
+            _give_up(w, error if error.lower().startswith("ocr") else f"OCR failed ({error})")
             continue
         text = _clean(getattr(result, "text", "") or "")
-        if not text.strip() and w.layer.strip() and not w.garbage:
-            w.text = w.layer  # OCR found nothing the text layer did not already hold
-            continue
         if not text.strip() and w.broken is not None:
             w.unreadable = True  # its content could not be parsed, and nothing shows on it when drawn
+            continue
+        layer_solid = 0 if w.garbage else _solid(w.layer)
+        if layer_solid and _solid(text) < 1.5 * layer_solid + 10:
+            # OCR found little the text layer did not already hold: a short born-digital page
+            # ("Thanks, see you Monday"), whose own text is exact where OCR's is not.
+            w.text = w.layer
+            w.image = False
             continue
         w.text = text
         w.ocr = True
@@ -274,6 +284,7 @@ def _give_up(w: _PageWork, reason: str) -> None:
         w.unreadable = True
         return
     w.text = "" if w.garbage else w.layer
+    w.image = not w.text.strip()  # a page with some real text is not counted as a scan unseen
     w.not_ocrd = reason
 
 
@@ -525,6 +536,10 @@ def is_garbage(text: str) -> bool:
     return good / len(text) < GOOD_TEXT_RATIO
 
 
+def _solid(text: str) -> int:
+    return sum(1 for c in text if not c.isspace())
+
+
 def _clean(text: str) -> str:
     """Page text without form feeds (they separate pages in ``Item.text``) or NULs."""
     return text.replace("\f", "\n").replace("\x00", "").rstrip()
@@ -558,7 +573,7 @@ def _detected(count: int, image_pages: int, examined: int) -> str:
 
 
 def _short(exc: BaseException, limit: int = 120) -> str:
-    text = " ".join(str(exc).split())
+    text = " ".join(str(exc).split()).rstrip(".")
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
