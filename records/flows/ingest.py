@@ -28,6 +28,7 @@ from records.flows.extraction_pool import extract_many
 from records.intake.collect import batches, collect_files
 from records.intake.model import Quarantine, ReadOptions
 from records.intake.pipeline import FileDigest, FileExtraction, digest, extract
+from records.storage import durability
 from records.storage import ingest as store
 from records.storage.installation import Installation, open_installation
 
@@ -39,7 +40,7 @@ STATUSES = ("ingested", "partial", "duplicate", "quarantined")
 def read_options(installation: Installation, password: str | None) -> ReadOptions:
     scratch = installation.paths.home / "tmp"
     scratch.mkdir(mode=0o700, parents=True, exist_ok=True)
-    return ReadOptions(password=password, scratch=scratch)
+    return ReadOptions(password=password, scratch=scratch, timezone=installation.settings.timezone)
 
 
 def _now() -> dt.datetime:
@@ -60,13 +61,14 @@ def _commit_files(
     cleanup = store.Cleanup()
     post = store.Cleanup()
     try:
-        for path, file_digest, file in files:
-            source = store.prepare_source(content, path, file_digest, file)
-            cleanup.extend(source.source_cleanup())
-            items = file.extraction.items if file.extraction else []
-            records = store.prepare_records(content, source, items, reuse_source_key=True)
-            cleanup.extend(source.cleanup_for(records))
-            prepared.append((source, records))
+        with durability.batched():  # one flush for the batch, before its transaction commits
+            for path, file_digest, file in files:
+                source = store.prepare_source(content, path, file_digest, file)
+                cleanup.extend(source.source_cleanup())
+                items = file.extraction.items if file.extraction else []
+                records = store.prepare_records(content, source, items, reuse_source_key=True)
+                cleanup.extend(source.cleanup_for(records))
+                prepared.append((source, records))
         duplicate_reports = []
         with installation.catalog.writing() as session:
             now = _now()
@@ -141,7 +143,8 @@ def ingest_stream(
         stopped = bool(chunk) and chunk[-1] is None
         chunk = [item for item in chunk if item is not None]
         if chunk:
-            records = store.prepare_records(content, source, chunk, reuse_source_key=False)
+            with durability.batched():
+                records = store.prepare_records(content, source, chunk, reuse_source_key=False)
             try:
                 with installation.catalog.writing() as session:
                     now = _now()

@@ -140,7 +140,7 @@ class Extraction:
 
     reader: str
     detected: str  # a human name of the type: "PDF (born-digital)", "TIFF image, 3 pages"
-    items: list[Item]
+    items: list[Item]  # an iterator for a streaming reader (see Reader.streams)
     problems: list[str] = field(default_factory=list)
 
 
@@ -157,6 +157,7 @@ class ReadOptions:
     file_timeout_seconds: int = 1800
     ocr_workers: int = 0  # 0: one per core
     min_text_chars: int = 40  # a PDF page with less text than this is OCR'd
+    timezone: str = "America/New_York"  # the district's: dates and school years
     scratch: Path | None = None  # a private folder for temporary files (attachments being read)
     companions: tuple[Path, ...] = ()  # other zips of the same export, given in the same call
     max_ocr_pages: int = 0  # pages OCR'd per file at most; 0: no limit (the rest are reported)

@@ -41,6 +41,9 @@ class Reader:
     """
 
     name: ClassVar[str] = "reader"
+    # A streaming reader returns its items as an iterator (an mbox, a large export): they
+    # are consumed chunk by chunk in the ingesting process so memory stays flat.
+    streams: ClassVar[bool] = False
 
     def score(self, sniff: Sniff) -> float:
         raise NotImplementedError

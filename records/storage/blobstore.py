@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import BinaryIO, Protocol, runtime_checkable
 from urllib.parse import unquote, urlsplit
 
+from records.storage import durability
 from records.errors import ConfigurationError, RecordsError
 
 # A plain file name that cannot be ".", "..", hidden, or contain a separator.
@@ -68,11 +69,7 @@ class BlobStore(Protocol):
 
 
 def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    durability.fsync_dir(folder)
 
 
 class FolderBlobStore:
@@ -120,7 +117,7 @@ class FolderBlobStore:
                 yield file  # type: ignore[misc]
                 if not file.closed:
                     file.flush()
-                os.fsync(sync_fd)
+                durability.fsync_fd(sync_fd)
             finally:
                 file.close()
                 os.close(sync_fd)

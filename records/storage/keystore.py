@@ -28,6 +28,7 @@ from pathlib import Path
 import tink
 from tink import aead, secret_key_access, streaming_aead
 
+from records.storage import durability
 from records.errors import ConfigurationError, RecordsError
 
 aead.register()
@@ -71,12 +72,7 @@ def check_key_id(key_id: str) -> str:
 
 
 def _fsync_dir(folder: Path) -> None:
-    """Make a rename or unlink in ``folder`` durable, not just the file's bytes."""
-    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    durability.fsync_dir(folder)
 
 
 def _make_private_dir(folder: Path) -> None:
@@ -100,7 +96,7 @@ def _write_new_file(target: Path, data: bytes) -> None:
             view = memoryview(data)
             while view:
                 view = view[os.write(fd, view):]
-            os.fsync(fd)
+            durability.fsync_fd(fd)
         finally:
             os.close(fd)
         os.link(tmp, target)
@@ -241,7 +237,7 @@ class KeyStore:
                 view = memoryview(zeros)
                 while view:
                     view = view[os.write(fd, view):]
-                os.fsync(fd)
+                durability.fsync_fd(fd)
             finally:
                 os.close(fd)
             target.unlink(missing_ok=True)
