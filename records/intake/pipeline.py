@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -116,7 +116,7 @@ def read(planned: Plan, options: ReadOptions, *, timezone: str = "America/New_Yo
         return _failure(planned.sniff, exc)
     except MemoryError as exc:
         return _failure(planned.sniff, exc)
-    finished = _finish(extraction, options, timezone, planned.sniff.path)
+    finished = _finish(extraction.items, options, timezone, planned.sniff.path)
     if planned.streams:
         extraction.items = finished
         return FileExtraction(planned.sniff, extraction, None)
@@ -148,12 +148,12 @@ def extract(path: Path, options: ReadOptions, *, timezone: str = "America/New_Yo
 EMAIL_FORMATS = frozenset({"email", "mbox-message"})
 
 
-def _finish(extraction: Extraction, options: ReadOptions, timezone: str, path: Path) -> Iterator[Item]:
+def _finish(items: Iterable[Item], options: ReadOptions, timezone: str, path: Path) -> Iterator[Item]:
     """The stages after the reader, item by item: printed headers, email origin, attachments."""
     from records.intake.origin import email_origin
     from records.intake.printout import apply_printout_facts
 
-    for item in extraction.items:
+    for item in items:
         if item.format in PRINTOUT_FORMATS:
             apply_printout_facts(item, file_modified=options.file_modified, timezone=timezone)
         if item.format in EMAIL_FORMATS and not item.forwarded_from:

@@ -214,6 +214,23 @@ def _item_origin(item: Item) -> tuple[str | None, bool]:
     return (own.detail if own else None), False
 
 
+CONVERSATION_FORMATS = frozenset({"sms-thread", "facebook-thread", "instagram-thread", "x-dm-thread", "x-posts"})
+
+
+def scoped_dedupe_key(item: Item, owner_staff_id: str | None) -> str | None:
+    """A conversation is the same record only within one owner's exports.
+
+    An email's Message-ID names one message wherever it is found; an SMS counterpart or
+    a group chat does not: two teachers texting the same parent hold two records.
+    """
+    if not item.dedupe_key:
+        return None
+    if item.format not in CONVERSATION_FORMATS:
+        return item.dedupe_key
+    owner = owner_staff_id or (item.owner.address if item.owner and item.owner.address else None) or "owner-unknown"
+    return f"{owner}|{item.dedupe_key}"
+
+
 def match_owner(session: Session, item: Item) -> str | None:
     """The staff member whose export this is, recognised from the export's own account."""
     if item.owner is None:
@@ -353,12 +370,18 @@ def commit_records(
     cleanup = source.cleanup_for(records)
     id_map: dict[str, str] = {}
     joined: set[str] = set()
+    owners: dict[tuple[str | None, str | None] | None, str | None] = {}
     for record in records:
         item = record.item
         parent_id = id_map.get(record.parent_id, record.parent_id) if record.parent_id else None
         existing = None
-        if item.dedupe_key:
-            query = select(Record).where(Record.dedupe_key == item.dedupe_key, Record.status != "destroyed").order_by(Record.created_at).limit(1)
+        owner_tag = (item.owner.address, item.owner.name) if item.owner else None
+        if owner_tag not in owners:
+            owners[owner_tag] = owner_staff_id or match_owner(session, item)
+        owner = owners[owner_tag]
+        dedupe_key = scoped_dedupe_key(item, owner)
+        if dedupe_key:
+            query = select(Record).where(Record.dedupe_key == dedupe_key, Record.status != "destroyed").order_by(Record.created_at).limit(1)
             if session.get_bind().dialect.name == "postgresql":
                 query = query.with_for_update()
             existing = session.execute(query).scalars().first()
@@ -376,7 +399,6 @@ def commit_records(
             source.record_ids.append(existing.id)
             continue
         origin, is_forward = _item_origin(item)
-        owner = owner_staff_id or match_owner(session, item)
         session.add(
             Record(
                 id=record.record_id,
@@ -400,7 +422,7 @@ def commit_records(
                 extraction_evidence=[e.to_json() for e in item.evidence if e.kind != "origin"],
                 status="active",
                 created_at=now,
-                dedupe_key=item.dedupe_key,
+                dedupe_key=dedupe_key,
                 origin_key=origin,
                 is_forward=is_forward,
                 message_count=len(item.messages),

@@ -1,0 +1,215 @@
+"""mbox files (Google Takeout, Thunderbird, mail servers): one record per message, streamed.
+
+A Takeout mbox can be many GB, so the file is never loaded whole and ``mailbox.mbox`` is
+not used (it indexes every message up front). The file is read line by line in binary;
+a message starts at a ``From `` line at the start of the file or after a blank line.
+Because some writers (Takeout among them) do not always quote ``From `` in bodies, such a
+line counts as a separator only when it looks like one (``From sender Tue Aug 08 ...``)
+or the next line is a well-known header; a body line "From my desk..." stays body text.
+``>From `` lines are un-quoted (mboxo and mboxrd alike); CRLF and LF both work.
+
+``read`` returns at once with ``items`` a generator: each message becomes an ``Item``
+exactly as the email reader makes one, with format ``mbox-message``. ``problems`` is a list
+the generator appends to, so a broken message makes the source partial and the rest is
+kept. The first readable message is found before ``read`` returns, so an mbox with none
+is quarantined rather than ingested empty. Memory is one message at a time.
+
+The separator's own date is never used (Takeout writes the zone before the year): the
+date comes from ``Date:``, then ``Received:``. Takeout's ``X-GM-THRID`` and
+``X-Gmail-Labels`` never reach the text (only the short header block does).
+
+Plain functions over plain data: no database, no Prefect.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO, ClassVar
+
+from records.intake.model import Extraction, Item, Quarantine, ReadOptions
+from records.intake.readers.email_message import KNOWN_HEADERS, MAX_EMAIL_BYTES, header_stats, item_from_message_bytes
+from records.intake.registry import Reader, Sniff, register
+
+MAX_LINE = 1024 * 1024  # read at most this much of one line at a time
+MAX_PROBLEMS = 100  # problems listed one by one; the rest are counted in one line
+
+_SEPARATOR = re.compile(
+    rb"^From \S+\s+(?:mon|tue|wed|thu|fri|sat|sun)\w*,?\s+(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)\w*\s+\d{1,2}\s",
+    re.I,
+)
+_QUOTED_FROM = re.compile(rb"^>+From ")
+_HEADER_NAME = re.compile(rb"^([!-9;-~]+)[ \t]*:")
+
+
+class MboxReader(Reader):
+    """Reads an mbox into a stream of ``mbox-message`` items, one message at a time."""
+
+    name = "mbox"
+    streams: ClassVar[bool] = True
+
+    def score(self, sniff: Sniff) -> float:
+        try:
+            if not sniff.head.startswith(b"From "):
+                return 0.0
+            known, count = header_stats(sniff.head, skip_lines=1)
+            if count == 0:
+                return 0.0
+            return 0.95 if known >= 2 or sniff.mime == "application/mbox" else 0.6
+        except Exception:  # noqa: BLE001 - score must never raise
+            return 0.0
+
+    def read(self, sniff: Sniff, options: ReadOptions) -> Extraction:
+        problems: list[str] = []
+        limit = min(MAX_EMAIL_BYTES, options.max_bytes)
+        messages = _items(Path(sniff.path), problems, limit)
+        try:
+            first = next(messages)
+        except StopIteration:
+            why = f": {problems[0]}" if problems else ""
+            raise Quarantine("damaged", f"mbox damaged: no message could be read{why}; ask for a new export") from None
+        detected = "mbox (Google Takeout)" if b"\nX-GM-THRID:" in sniff.head else "mbox"
+        return Extraction(reader=self.name, detected=detected, items=_resume(first, messages), problems=problems)  # type: ignore[arg-type]
+
+
+def _resume(first: Item, rest: Iterator[Item]) -> Iterator[Item]:
+    """The message found while checking the file, then the others as they are read."""
+    yield first
+    del first
+    yield from rest
+
+
+@dataclass
+class RawMessage:
+    """One message's bytes cut from the mbox (separator removed, ``>From`` un-quoted)."""
+
+    number: int  # 1-based, in file order
+    offset: int  # byte offset of its separator line
+    data: bytes | None  # None when it was larger than the limit and not kept
+
+
+@dataclass
+class _Building:
+    number: int
+    offset: int
+    limit: int
+    chunks: list[bytes] = field(default_factory=list)
+    size: int = 0
+    too_large: bool = False
+
+    def add(self, piece: bytes) -> None:
+        if self.too_large:
+            return
+        self.size += len(piece)
+        if self.size > self.limit:
+            self.too_large = True
+            self.chunks.clear()
+            return
+        self.chunks.append(piece)
+
+    def finish(self) -> RawMessage:
+        if self.chunks and self.chunks[-1] in (b"\n", b"\r\n"):
+            self.chunks.pop()  # the blank line before the next separator is the separator's
+        data = None if self.too_large else b"".join(self.chunks)
+        self.chunks = []
+        return RawMessage(self.number, self.offset, data)
+
+
+def split_mbox(handle: BinaryIO, limit: int = MAX_EMAIL_BYTES) -> Iterator[RawMessage]:
+    """Cut an mbox stream into messages, holding one message in memory at a time."""
+    building: _Building | None = None
+    number = offset = 0
+    after_blank = line_start = True
+    held: tuple[bytes, int] | None = None  # a "From " line waiting for the next line to decide
+    for piece in iter(lambda: handle.readline(MAX_LINE), b""):
+        here, starts = offset, line_start
+        offset += len(piece)
+        line_start = piece.endswith(b"\n")
+        if held is not None:
+            line, at = held
+            held = None
+            if starts and _known_header(piece):
+                if building is not None:
+                    yield building.finish()
+                number += 1
+                building = _Building(number, at, limit)
+            elif building is not None:
+                building.add(line)
+        if starts and after_blank and line_start and piece.startswith(b"From "):
+            after_blank = False
+            if building is None or _SEPARATOR.match(piece):
+                if building is not None:
+                    yield building.finish()
+                number += 1
+                building = _Building(number, here, limit)
+            else:
+                held = (piece, here)
+            continue
+        if building is not None:
+            building.add(piece[1:] if starts and _QUOTED_FROM.match(piece) else piece)
+        after_blank = starts and piece in (b"\n", b"\r\n")
+    if held is not None and building is not None:
+        building.add(held[0])
+    if building is not None:
+        yield building.finish()
+
+
+def _known_header(line: bytes) -> bool:
+    found = _HEADER_NAME.match(line)
+    if not found:
+        return False
+    name = found.group(1).decode("latin-1").lower()
+    return name in KNOWN_HEADERS or name.startswith("x-")
+
+
+class _Problems:
+    """Appends to the extraction's list, one line per problem up to a cap, then a count."""
+
+    def __init__(self, target: list[str]) -> None:
+        self.target = target
+        self.more = 0
+
+    def add(self, text: str) -> None:
+        if len(self.target) < MAX_PROBLEMS:
+            self.target.append(text)
+            return
+        self.more += 1
+        summary = f"and {self.more} more message problem(s) not listed"
+        if self.more == 1:
+            self.target.append(summary)
+        else:
+            self.target[-1] = summary
+
+
+def _items(path: Path, problems: list[str], limit: int) -> Iterator[Item]:
+    """Each readable message as an ``Item``; each unreadable one as a problem, then on."""
+    report = _Problems(problems)
+    with path.open("rb") as handle:
+        for raw in split_mbox(handle, limit):
+            where = f"message {raw.number} (byte offset {raw.offset})"
+            if raw.data is None:
+                report.add(f"{where} could not be read: larger than {limit // 1024**2} MB")
+                continue
+            if not raw.data.strip():
+                report.add(f"{where} could not be read: it is empty")
+                continue
+            if header_stats(raw.data[:65536])[1] == 0:
+                report.add(f"{where} could not be read: it has no header block")
+                continue
+            local: list[str] = []
+            try:
+                item = item_from_message_bytes(raw.data, "mbox-message", local)
+            except Quarantine as stop:
+                report.add(f"{where} could not be read: {stop.reason}")
+                continue
+            except (Exception, RecursionError, MemoryError) as exc:  # noqa: BLE001 - one message never sinks the mbox
+                report.add(f"{where} could not be read ({type(exc).__name__})")
+                continue
+            for problem in local:
+                report.add(f"{where}: {problem}")
+            yield item
+
+
+register(MboxReader())

@@ -1,0 +1,165 @@
+"""Exports through the whole ingest pipeline: record units, overlap, owners, media, mail."""
+
+from __future__ import annotations
+
+import email.message
+import email.utils
+from pathlib import Path
+
+from sqlalchemy import select
+
+from records.flows.ingest import process_batch
+from records.storage.models import AuditEventRow, Record
+from tests.cli_helpers import run
+from tests.test_reader_facebook import ELENA, PROFILE_OLD, mojibake, ms, msg, profile, thread, write_zip
+
+
+def _events(installation, action: str) -> list[AuditEventRow]:
+    with installation.catalog.reading() as session:
+        return list(session.execute(select(AuditEventRow).where(AuditEventRow.action == action)).scalars())
+
+
+def _export(path: Path, messages: list[dict], extra: dict | None = None) -> Path:
+    members = {
+        PROFILE_OLD: profile(ELENA),
+        "messages/inbox/elena_10158834/message_1.json": thread("inbox/elena_10158834", ["Maya Chen", ELENA], messages),
+    }
+    members.update(extra or {})
+    return write_zip(path, members)
+
+
+def _staff(tmp_path: Path) -> None:
+    staff = tmp_path / "staff.csv"
+    staff.write_text(
+        "staff_id,first_name,last_name,role,school_emails,personal_emails,phones,handles\n"
+        f"T100,Elena,Rivera,teacher,erivera@schools.example.org,,,facebook:{ELENA}\n"
+    )
+    assert run("staff", "import", str(staff)).exit_code == 0
+
+
+def test_facebook_export_overlap_extends_the_thread_part(installation, tmp_path):
+    _staff(tmp_path)
+    first_messages = [msg(ELENA, ms(2022, 10, 3, 19, 5), "Reminder: field trip forms due Friday"), msg("Maya Chen", ms(2022, 10, 3, 19, 9), "ok thank you!")]
+    first = _export(tmp_path / "download-1.zip", first_messages)
+    [report] = process_batch(installation, [first], actor="system:test")
+    assert report.status == "ingested" and len(report.records) == 1
+    record = run("show", report.records[0], "--json").json()
+    assert record["format"] == "facebook-thread" and record["locator"] == "inbox/elena_10158834#2022-23"
+    assert record["owner_staff_id"] == "T100"  # recognised from profile_information.json
+    assert record["sent_at_first"] == "2022-10-03T23:05:00Z"
+    assert {p["address"] for p in record["participants"]} >= {"facebook:Maya Chen", f"facebook:{ELENA}"}
+
+    # A later download of the same thread with one more message: the same record, extended.
+    later = _export(tmp_path / "download-2.zip", [*first_messages, msg("Maya Chen", ms(2022, 10, 4, 8, 0), "Signed it!")])
+    [second] = process_batch(installation, [later], actor="system:test")
+    assert second.status == "ingested" and second.records == report.records
+    shown = run("show", report.records[0], "--json").json()
+    assert sorted(shown["source_ids"]) == sorted([report.id, second.id])
+    assert shown["sent_at_last"] == "2022-10-04T12:00:00Z"
+    text = run("text", report.records[0]).stdout
+    assert "Signed it!" in text and text.count("field trip forms") == 1
+    extended = _events(installation, "record.extended")
+    assert len(extended) == 1 and '"new_messages":1' in extended[0].payload and "Signed" not in extended[0].payload
+    with installation.catalog.reading() as session:
+        assert len(session.execute(select(Record).where(Record.format == "facebook-thread")).scalars().all()) == 1
+
+
+def test_facebook_media_in_a_second_zip_of_one_call(prefect_server, installation, tmp_path):
+    from tests.fixtures.printouts import png_scan
+
+    photo = png_scan(tmp_path / "photo.png", ["Permission slip signed by Ana Rivera"]).read_bytes()
+    uri = "messages/inbox/elena_10158834/photos/slip_1.png"
+    messages = [msg(ELENA, ms(2023, 3, 1, 9, 0), "Here is the slip", photos=[{"uri": uri, "creation_timestamp": 1677679200}])]
+    lead = _export(tmp_path / "part-1.zip", messages)
+    media = write_zip(tmp_path / "part-2.zip", {uri: photo, "messages/inbox/elena_10158834/photos/": b""} if False else {uri: photo})
+    outcome = run("ingest", str(lead), str(media), "--json")
+    assert outcome.exit_code == 0, outcome.stderr
+    result = outcome.json()
+    assert result["counts"]["quarantined"] == 0, result
+    records = run("list", "--json").json()
+    child = next(r for r in records if r["format"] == "attachment")
+    assert child["locator"] == "inbox/elena_10158834#2022-23/slip_1.png"
+    assert child["pages"] and child["pages"][0]["ocr"] is True
+    assert "Permission slip" in run("text", child["id"]).stdout
+
+
+def test_same_email_in_two_files_is_one_record_and_a_forward_links_to_it(installation, tmp_path):
+    original = email.message.EmailMessage()
+    original["From"] = "Ana Rivera <ana.rivera@example.net>"
+    original["To"] = "Elena Rivera <erivera@schools.example.org>"
+    original["Subject"] = "Maya's absence"
+    original["Date"] = email.utils.format_datetime(email.utils.parsedate_to_datetime("Tue, 05 Mar 2024 15:14:00 -0500"))
+    original["Message-ID"] = "<abc123@mail.example.net>"
+    original.set_content("Maya will be absent on Thursday for a doctor's appointment.")
+    raw = bytes(original)
+    (tmp_path / "a.eml").write_bytes(raw)
+    mbox = tmp_path / "takeout.mbox"
+    mbox.write_bytes(b"From 1773664405479613283@xxx Tue Aug 08 12:36:29 +0000 2023\n" + raw.replace(b"\r\n", b"\n") + b"\n")
+    reports = process_batch(installation, [tmp_path / "a.eml", mbox], actor="system:test")
+    assert [r.status for r in reports] == ["ingested", "ingested"]
+    assert reports[0].records == reports[1].records
+    shown = run("show", reports[0].records[0], "--json").json()
+    assert shown["locator"] == "<abc123@mail.example.net>" and len(shown["source_ids"]) == 2
+
+    forward = email.message.EmailMessage()
+    forward["From"] = "Elena Rivera <erivera@schools.example.org>"
+    forward["To"] = "records@schools.example.org"
+    forward["Subject"] = "Fwd: Maya's absence"
+    forward["Date"] = "Wed, 06 Mar 2024 08:00:00 -0500"
+    forward["Message-ID"] = "<fwd999@schools.example.org>"
+    forward.set_content(
+        "FYI\n\n---------- Forwarded message ---------\n"
+        "From: Ana Rivera <ana.rivera@example.net>\n"
+        "Date: Tue, Mar 5, 2024 at 3:14 PM\n"
+        "Subject: Maya's absence\n"
+        "To: Elena Rivera <erivera@schools.example.org>\n\n"
+        "Maya will be absent on Thursday for a doctor's appointment.\n"
+    )
+    (tmp_path / "fwd.eml").write_bytes(bytes(forward))
+    [fwd] = process_batch(installation, [tmp_path / "fwd.eml"], actor="system:test")
+    fwd_record = run("show", fwd.records[0], "--json").json()
+    assert fwd_record["sent_at_first"] == "2024-03-05T20:14:00Z" and fwd_record["sent_at_last"] == "2024-03-06T13:00:00Z"
+    assert fwd.records[0] != reports[0].records[0]
+    linked = _events(installation, "record.linked")
+    assert [e.subject_id for e in linked] == [fwd.records[0]] and reports[0].records[0] in linked[0].payload
+
+
+def test_mojibake_names_are_repaired_in_stored_participants(installation, tmp_path):
+    messages = [msg("Zoë Martin", ms(2023, 1, 9, 15, 0), "Danke schön"), msg(ELENA, ms(2023, 1, 9, 15, 5), "José said yes")]
+    path = write_zip(tmp_path / "fb.zip", {PROFILE_OLD: profile(ELENA), "messages/inbox/zoe_1/message_1.json": thread("inbox/zoe_1", ["Zoë Martin", ELENA], messages)})
+    assert mojibake("Zoë") != "Zoë"
+    [report] = process_batch(installation, [path], actor="system:test")
+    shown = run("show", report.records[0], "--json").json()
+    assert "Zoë Martin" in {p["name"] for p in shown["participants"]}
+    assert "José said yes" in run("text", report.records[0]).stdout
+
+
+def test_sms_backups_of_two_teachers_stay_two_records_and_a_repeat_backup_joins(installation, tmp_path):
+    from tests.test_reader_sms import JUNE_1, JUNE_30_LATE, backup, ms, sms
+
+    staff = tmp_path / "staff.csv"
+    staff.write_text(
+        "staff_id,first_name,last_name,role,school_emails,personal_emails,phones,handles\n"
+        "T100,Elena,Rivera,teacher,erivera@schools.example.org,,,\nT101,Brian,Cole,teacher,bcole@schools.example.org,,,\n"
+    )
+    assert run("staff", "import", str(staff)).exit_code == 0
+    (tmp_path / "elena").mkdir()
+    (tmp_path / "brian").mkdir()
+    elena = backup(tmp_path / "elena", [sms("(617) 555-0134", ms(JUNE_1), 1, "Is the field trip still on?", "Ana Rivera")])
+    brian = backup(tmp_path / "brian", [sms("+16175550134", ms(JUNE_1) + 5, 1, "Is practice on?", "Ana Rivera")])
+    [first] = process_batch(installation, [elena], actor="system:test", owner_staff_id="T100")
+    [second] = process_batch(installation, [brian], actor="system:test", owner_staff_id="T101")
+    assert first.records != second.records
+    shown = run("show", first.records[0], "--json").json()
+    assert shown["format"] == "sms-thread" and shown["locator"] == "(617) 555-0134#2022-23"
+    assert shown["owner_staff_id"] == "T100"
+    assert "+16175550134" in {p["address"] for p in shown["participants"]}
+    # Elena's next backup repeats the old message and adds one: her record grows.
+    (tmp_path / "elena2").mkdir()
+    again = backup(tmp_path / "elena2", [
+        sms("(617) 555-0134", ms(JUNE_1), 1, "Is the field trip still on?", "Ana Rivera"),
+        sms("(617) 555-0134", ms(JUNE_30_LATE), 2, "Yes, 8am", "Ana Rivera"),
+    ])
+    [third] = process_batch(installation, [again], actor="system:test", owner_staff_id="T100")
+    assert third.records == first.records
+    assert run("show", first.records[0], "--json").json()["sent_at_last"] == "2023-07-01T03:30:00Z"
