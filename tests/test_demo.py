@@ -5,13 +5,16 @@ from __future__ import annotations
 from tests.cli_helpers import run
 
 
-def test_demo_runs_end_to_end_and_again(paths):
+def test_demo_runs_end_to_end_and_again(prefect_server, paths):
     first = run("demo")
     assert first.exit_code == 0, first.stdout + first.stderr
     assert "30 added" in first.stdout and "8 added" in first.stdout
     second = run("demo")
     assert second.exit_code == 0
     assert "30 unchanged" in second.stdout
+    formats = {r["format"] for r in run("list", "--json").json()}
+    assert {"printout-pdf", "printout-scan", "email", "mbox-message", "sms-thread", "facebook-thread"} <= formats
+    assert [q["kind"] for q in run("quarantine", "list", "--json").json()] == ["unsupported"]
     doctor = run("doctor", "--json").json()
     assert doctor["ok"] is True
     users = {u["name"]: u["role"] for u in run("user", "list", "--json").json()}

@@ -27,6 +27,34 @@ DEMO_USERS = [
 ]
 
 
+def _ingest_week(installation, console: Console) -> None:  # type: ignore[no-untyped-def]
+    """Ingest the week's printouts and exports through the ingest flow (Prefect)."""
+    import os
+
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    from records.demo.samples import write_samples
+    from records.flows.ingest import ingest_flow
+    from records.storage import record_views
+
+    console.print("4. ingest: printouts and exports of the week (the first flow run starts Prefect, ~20 s) ...")
+    samples = write_samples(installation.paths.home / "demo" / "week")
+    counts: dict[str, int] = {}
+    for owner, files in samples.items():
+        result = ingest_flow([str(f) for f in files], home=str(installation.paths.home), actor="casey.clerk",
+                             owner_staff_id=None if owner == "clerk" else owner)
+        for status, n in result["counts"].items():
+            counts[status] = counts.get(status, 0) + n
+        for source in result["sources"]:
+            if source["status"] == "quarantined":
+                console.print(f"   quarantined {Path(source['path']).name}: {source['reason']}")
+    with installation.catalog.reading() as session:
+        records = record_views.list_records(session, record_views.RecordFilter())
+    formats: dict[str, int] = {}
+    for record in records:
+        formats[record["format"]] = formats.get(record["format"], 0) + 1
+    console.print(f"   sources: {counts}; records by format: {formats}")
+
+
 def run_demo(home: Path | str | None = None, console: Console | None = None) -> bool:
     """Run the demo; return whether the installation ended healthy."""
     console = console or Console()
@@ -59,25 +87,27 @@ def run_demo(home: Path | str | None = None, console: Console | None = None) -> 
         if result.errors:
             return False
 
+    _ingest_week(installation, console)
+
     with installation.catalog.reading() as session:
         verification = audit.verify(session)
     checkpoint_file = installation.paths.reports / f"checkpoint-{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%SZ}.json"
     with installation.catalog.writing() as session:
         signed = write_checkpoint(session, installation.paths.keystore, checkpoint_file, "avery.auditor")
     console.print(
-        f"4. audit chain: {verification.events} events verified ({'ok' if verification.ok else 'BROKEN'}); "
+        f"5. audit chain: {verification.events} events verified ({'ok' if verification.ok else 'BROKEN'}); "
         f"signed checkpoint of event {signed['seq']} in {checkpoint_file}"
     )
 
     health = diagnose(home)
-    console.print("5. doctor:")
+    console.print("6. doctor:")
     for check in health.checks:
         colour = {"ok": "green", "warning": "yellow", "error": "red"}[check.status]
         console.print(f"   [{colour}]{check.status:<7}[/] {check.name}: {check.detail}")
 
     console.rule()
     console.print(
-        "Next: [bold]records schedule show[/], [bold]records user list[/], "
+        "Next: [bold]records list[/], [bold]records show ID[/], [bold]records quarantine list[/], [bold]records schedule show[/], "
         f"[bold]records audit log --as avery.auditor[/], [bold]records audit verify --checkpoint {checkpoint_file}[/]"
         f"  (with --home {installation.paths.home} or RECORDS_HOME set)"
     )
