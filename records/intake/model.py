@@ -158,6 +158,7 @@ class ReadOptions:
     ocr_workers: int = 0  # 0: one per core
     min_text_chars: int = 40  # a PDF page with less text than this is OCR'd
     timezone: str = "America/New_York"  # the district's: dates and school years
+    attachment_depth: int = 0  # how deep inside other files this one was found
     scratch: Path | None = None  # a private folder for temporary files (attachments being read)
     companions: tuple[Path, ...] = ()  # other zips of the same export, given in the same call
     max_ocr_pages: int = 0  # pages OCR'd per file at most; 0: no limit (the rest are reported)

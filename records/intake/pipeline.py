@@ -11,6 +11,7 @@ import datetime as dt
 import hashlib
 import tempfile
 from collections.abc import Iterable, Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -168,35 +169,60 @@ def _finish(items: Iterable[Item], options: ReadOptions, timezone: str, path: Pa
 MAX_ATTACHMENT_DEPTH = 3
 
 
-def expand_attachments(item: Item, options: ReadOptions, timezone: str, depth: int = 0) -> None:
+def expand_attachments(item: Item, options: ReadOptions, timezone: str) -> None:
     """Read every attachment child through the same detection and OCR as any file.
 
     The child keeps format ``attachment`` and its own bytes; it gains the text, pages,
     participants and dates its reader found. An unreadable attachment stays a record
-    (its bytes are kept) with the reason in its evidence.
+    (its bytes are kept) with the reason in its evidence. Attachments inside attachments
+    are read down to ``MAX_ATTACHMENT_DEPTH`` levels, and the same bytes are read once
+    per file however many messages carry them (a hostile export nesting copies of itself
+    must not multiply the work).
     """
-    for child in item.children:
-        if child.format != "attachment" or child.content is None or child.text:
-            continue
-        if depth >= MAX_ATTACHMENT_DEPTH:
-            child.evidence.append(Evidence("attachment", f"not read: nested deeper than {MAX_ATTACHMENT_DEPTH} levels", 0.0))
-            continue
+    depth = options.attachment_depth
+    cache = _ATTACHMENT_CACHE.get()
+    owner = cache is None
+    if owner:
+        cache = {}
+        token = _ATTACHMENT_CACHE.set(cache)
+    try:
+        for child in item.children:
+            _read_attachment(child, options, timezone, depth, cache)
+    finally:
+        if owner:
+            _ATTACHMENT_CACHE.reset(token)
+
+
+_ATTACHMENT_CACHE: ContextVar[dict[str, FileExtraction] | None] = ContextVar("records_attachment_cache", default=None)
+
+
+def _read_attachment(child: Item, options: ReadOptions, timezone: str, depth: int, cache: dict[str, FileExtraction]) -> None:
+    if child.format != "attachment" or child.content is None or child.text:
+        return
+    if depth >= MAX_ATTACHMENT_DEPTH:
+        child.evidence.append(Evidence("attachment", f"not read: nested deeper than {MAX_ATTACHMENT_DEPTH} levels", 0.0))
+        return
+    data = child.content if isinstance(child.content, bytes) else None
+    key = hashlib.sha256(data).hexdigest() if data is not None else f"path:{child.content}"
+    result = cache.get(key)
+    if result is None:
         with tempfile.TemporaryDirectory(dir=options.scratch) as folder:
             path = Path(folder) / "attachment"
-            if isinstance(child.content, bytes):
-                path.write_bytes(child.content)
+            if data is not None:
+                path.write_bytes(data)
             else:
-                path = child.content
-            result = extract(path, replace(options, companions=()), timezone=timezone)
-        if result.extraction is None or not result.extraction.items:
-            kind = result.quarantine.kind if result.quarantine else "empty"
-            child.evidence.append(Evidence("attachment", f"not read: {kind}", 0.0))
-            continue
-        found = result.extraction.items[0]
-        child.text = found.text
-        child.pages = found.pages
-        child.participants = child.participants or found.participants
-        child.sent_at_first = child.sent_at_first or found.sent_at_first
-        child.sent_at_last = child.sent_at_last or found.sent_at_last
-        child.evidence.append(Evidence("attachment", f"read as {result.extraction.reader}", 1.0))
-        child.evidence.extend(found.evidence)
+                path = Path(str(child.content))
+            result = extract(path, replace(options, companions=(), attachment_depth=depth + 1), timezone=timezone)
+        cache[key] = result
+    if result.extraction is None or not result.extraction.items:
+        kind = result.quarantine.kind if result.quarantine else "empty"
+        child.evidence.append(Evidence("attachment", f"not read: {kind}", 0.0))
+        return
+    found = result.extraction.items[0]
+    child.text = found.text
+    child.pages = found.pages
+    child.participants = child.participants or found.participants
+    child.sent_at_first = child.sent_at_first or found.sent_at_first
+    child.sent_at_last = child.sent_at_last or found.sent_at_last
+    child.evidence.append(Evidence("attachment", f"read as {result.extraction.reader}", 1.0))
+    child.evidence.extend(found.evidence)

@@ -17,6 +17,7 @@ BUILTIN = (
     "records.intake.readers.facebook",
     "records.intake.readers.instagram",
     "records.intake.readers.x_archive",
+    "records.intake.readers.slack",
 )
 
 
