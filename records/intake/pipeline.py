@@ -87,12 +87,15 @@ def plan(path: Path, options: ReadOptions) -> Plan | FileExtraction:
     found: Sniff | None = None
     try:
         found = sniff(path)
-        if found.size > options.max_bytes:
+        reader = choose(found)
+        # A streaming reader (an mbox, an export) never holds the file: only its own
+        # per-member limits apply. Everything else is read whole, so it is capped.
+        if found.size > options.max_bytes and not getattr(reader, "streams", False):
             raise Quarantine(
                 "too_large",
                 f"file is {found.size / 1024**3:.1f} GB, more than the limit of {options.max_bytes / 1024**3:.1f} GB: split it",
             )
-        return Plan(found, choose(found))
+        return Plan(found, reader)
     except Quarantine as stop:
         return FileExtraction(found, None, stop)
     except Exception as exc:  # noqa: BLE001 - detection must never sink the batch

@@ -17,6 +17,12 @@ Outlook readers reuse it and its helpers so every email-like record is spelled t
   and ``forwarded_from`` reach audit payloads, which must never carry record content).
 * Hostile input is bounded before the parser sees it (sizes, content-header lengths,
   boundary count) and after (parts kept, MIME depth, nested-message depth).
+* Parsing uses ``policy.default`` with a memoised header registry (``POLICY``): same
+  behaviour, but the parser's repeated Content-Type look-ups stop dominating an mbox.
+* An attached ``message/rfc822`` becomes a child of format ``attachment`` (cli.md: every
+  child is one) that is already parsed like an email: text, people, dates, its own
+  children, and ``dedupe_key`` ``email:<its Message-ID>`` so a held original is the same
+  record. Deeper than ``MAX_NESTED_MESSAGES`` it is kept as unread bytes.
 
 Plain functions over plain data: no database, no Prefect.
 """
@@ -61,6 +67,7 @@ MAX_NESTED_MESSAGES = 10  # message/rfc822 inside message/rfc822 parsed as email
 MAX_FIELD_CHARS = 64 * 1024  # a header value decoded for text and names
 MAX_ADDRESS_CHARS = 1024 * 1024  # an address header parsed for participants (linear work)
 MAX_TEXT_LINE = 10_000  # a header line in the item's text
+MAX_MESSAGE_ID = 998  # RFC 5322 line limit: a longer "Message-ID" is not used as a locator
 
 DEFAULT_ZONE = ZoneInfo("America/New_York")  # quoted dates without a zone, when the forward has none
 
@@ -76,9 +83,6 @@ ADDRESS_HEADERS = ("from", "sender", "to", "cc", "bcc", "reply-to")
 
 _NL = re.compile(r"\r\n|\r|\n")
 _FIELD = re.compile(r"^([!-9;-~]+)[ \t]*:")
-_FIELD_B = re.compile(rb"^[!-9;-~]+[ \t]*:")
-
-
 
 
 class _MemoHeaders(HeaderRegistry):
@@ -256,14 +260,16 @@ def _item(message: Message, raw: bytes, format: str, problems: list[str], depth:
 
 
 def message_id_locator(value: str | None, raw: bytes) -> str:
-    """``<id@host>`` as written (brackets added when a sender left them out), else ``sha256:HEX``."""
+    """``<id@host>`` as written (brackets added when a sender left them out), else ``sha256:HEX``.
+
+    An id longer than RFC 5322's line limit is not an id but an attack on the catalog's
+    locator column: the content hash stands in for it.
+    """
     if value:
         found = re.search(r"<[^<>\s]+>", value)
-        if found:
-            return found.group(0)
-        token = value.strip().split()[0] if value.strip() else ""
-        if token:
-            return f"<{token.strip('<>')}>"
+        token = found.group(0) if found else (value.strip().split() or [""])[0]
+        if token and len(token) <= MAX_MESSAGE_ID:
+            return token if found else f"<{token.strip('<>')}>"
     return "sha256:" + hashlib.sha256(raw).hexdigest()
 
 
