@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from prefect import flow, task
+from prefect.task_runners import ThreadPoolTaskRunner
 
 from records.flows import progress
 from records.flows.extraction_pool import extract_many
@@ -298,7 +299,7 @@ def summarize(sources: list[dict[str, Any]]) -> dict[str, Any]:
     return {"sources": sources, "counts": {status: counts.get(status, 0) for status in STATUSES}}
 
 
-@flow(name="ingest", validate_parameters=False)
+@flow(name="ingest", validate_parameters=False, task_runner=ThreadPoolTaskRunner(max_workers=2))
 def ingest_flow(
     paths: list[str],
     home: str | None = None,
@@ -314,9 +315,13 @@ def ingest_flow(
     sources: list[dict[str, Any]] = []
     parts = {str(p) for group in companions.values() for p in group}
     lead = [p for p in files if str(p) not in parts]
+    # Two batches in flight: one is being read (over the cores) while the other commits.
+    futures = []
     for batch in batches(lead, batch_size):
         batch_companions = {str(p): [str(c) for c in companions.get(str(p), ())] for p in batch if str(p) in companions}
-        sources.extend(ingest_batch([str(p) for p in batch], home, actor, owner_staff_id, password, batch_companions))
+        futures.append(ingest_batch.submit([str(p) for p in batch], home, actor, owner_staff_id, password, batch_companions))
+    for future in futures:
+        sources.extend(future.result())
     if parts:
         sources.extend(ingest_parts(sorted(parts), home, actor, companions))
     return summarize(sources)
