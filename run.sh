@@ -10,6 +10,7 @@ cd "$(dirname "$0")"
 UV_VERSION=0.13.9
 export UV_PYTHON_DOWNLOADS=never        # use the machine's Python 3.11+, never download one
 export UV_LINK_MODE=copy
+export UV_SYSTEM_CERTS=1                # trust the machine's certificate store (proxies with their own CA)
 export DO_NOT_TRACK=1
 export OMP_THREAD_LIMIT=1                # Tesseract: one thread per process (prefect-notes.md)
 
