@@ -163,3 +163,49 @@ def test_sms_backups_of_two_teachers_stay_two_records_and_a_repeat_backup_joins(
     [third] = process_batch(installation, [again], actor="system:test", owner_staff_id="T100")
     assert third.records == first.records
     assert run("show", first.records[0], "--json").json()["sent_at_last"] == "2023-07-01T03:30:00Z"
+
+
+def test_takeout_zip_with_an_mbox_and_a_zip_of_printouts(installation, tmp_path):
+    import zipfile
+
+    from tests.fixtures.printouts import EMAIL_PAGE, born_digital_pdf
+
+    messages = []
+    for n in range(3):
+        message = email.message.EmailMessage()
+        message["From"] = "Ana Rivera <ana.rivera@example.net>"
+        message["To"] = "Elena Rivera <erivera@schools.example.org>"
+        message["Subject"] = f"Note {n}"
+        message["Date"] = f"Tue, 0{n + 1} Oct 2024 09:00:00 -0400"
+        message["Message-ID"] = f"<takeout-{n}@example.net>"
+        message.set_content(f"Message number {n} about the trip.")
+        messages.append(b"From 1773664405479613283@xxx Tue Aug 08 12:36:29 +0000 2023\n" + bytes(message).replace(b"\r\n", b"\n") + b"\n")
+    takeout = tmp_path / "takeout-20241101T000000Z-001.zip"
+    with zipfile.ZipFile(takeout, "w") as archive:
+        archive.writestr("Takeout/Mail/All mail Including Spam and Trash.mbox", b"".join(messages))
+        archive.writestr("Takeout/archive_browser.html", "<html><body>Takeout</body></html>")
+    [report] = process_batch(installation, [takeout], actor="system:test")
+    assert report.status == "ingested" and len(report.records) == 3
+    locators = sorted(run("show", r, "--json").json()["locator"] for r in report.records)
+    assert locators == ["<takeout-0@example.net>", "<takeout-1@example.net>", "<takeout-2@example.net>"]
+
+    pdf = born_digital_pdf(tmp_path / "letter.pdf", [EMAIL_PAGE])
+    bundle = tmp_path / "scans.zip"
+    with zipfile.ZipFile(bundle, "w") as archive:
+        archive.write(pdf, "march/letter.pdf")
+    [zipped] = process_batch(installation, [bundle], actor="system:test")
+    assert zipped.status == "ingested" and len(zipped.records) == 1
+    shown = run("show", zipped.records[0], "--json").json()
+    assert shown["format"] == "printout-pdf" and shown["source_sha256"] != hashlib_sha(pdf)
+    import hashlib
+
+    with installation.catalog.reading() as session:
+        record = session.get(Record, zipped.records[0])
+        assert record.content_sha256 == hashlib.sha256(pdf.read_bytes()).hexdigest()  # the PDF itself, not the zip
+    assert "permission slip" in run("text", zipped.records[0]).stdout
+
+
+def hashlib_sha(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()

@@ -263,6 +263,9 @@ def group_companions(files: list[Path]) -> tuple[list[Path], dict[str, tuple[Pat
             continue
         except Exception:  # noqa: BLE001 - detection problems surface when the file is read
             continue
+        if reader.name == "zip":  # a plain zip: maybe a part of an export given alongside
+            loose.append((path, top(found.zip_members)))
+            continue
         if reader.name in EXPORT_READERS:
             leads.setdefault(reader.name, []).append(path)
             folders.setdefault(reader.name, set()).update(top(found.zip_members))

@@ -18,6 +18,7 @@ BUILTIN = (
     "records.intake.readers.instagram",
     "records.intake.readers.x_archive",
     "records.intake.readers.slack",
+    "records.intake.readers.zip_container",
 )
 
 

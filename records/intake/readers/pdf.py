@@ -68,7 +68,11 @@ class PdfReader(Reader):
 
     def score(self, sniff: Sniff) -> float:
         try:
-            if sniff.mime == "application/pdf" or b"%PDF-" in sniff.head[:1024]:
+            if sniff.mime == "application/pdf":
+                return 1.0
+            # Some producers put junk before the header (readers accept up to 1 KB), but a
+            # zip or another container holding a PDF is not a PDF.
+            if b"%PDF-" in sniff.head[:1024] and not sniff.zip_members and not sniff.head.startswith(b"PK\x03\x04"):
                 return 1.0
         except Exception:  # noqa: BLE001 - score must never raise
             return 0.0
