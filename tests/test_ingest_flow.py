@@ -57,3 +57,16 @@ def test_prefect_yaml_schedules_the_inbox():
     inbox = next(d for d in config["deployments"] if d["name"] == "inbox")
     assert inbox["entrypoint"] == "records/flows/inbox.py:inbox_flow"
     assert inbox["concurrency_limit"] == 1 and inbox["schedules"][0]["interval"] <= 600
+
+
+def test_many_files_in_concurrent_batches_are_all_read(installation, tmp_path):
+    """Two batches run at once: detection must be ready in both (a registry race once
+    quarantined a whole batch of PDFs as "not supported")."""
+    from records.flows.ingest import ingest_flow
+
+    folder = tmp_path / "many"
+    folder.mkdir()
+    for n in range(12):
+        born_digital_pdf(folder / f"note-{n}.pdf", [[*EMAIL_PAGE, f"Reference {n}"]])
+    result = ingest_flow([str(folder)], home=str(installation.paths.home), actor="system:test", batch_size=3)
+    assert result["counts"] == {"ingested": 12, "partial": 0, "duplicate": 0, "quarantined": 0}

@@ -12,6 +12,7 @@ from __future__ import annotations
 import atexit
 import multiprocessing
 import os
+import threading
 from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import replace
 from pathlib import Path
@@ -31,12 +32,17 @@ def _initialise() -> None:
     os.environ["OMP_THREAD_LIMIT"] = "1"
 
 
+_pool_lock = threading.Lock()
+
+
 def pool() -> Executor:
+    """The process's one extraction pool (two batches in flight share it)."""
     global _pool
-    if _pool is None:
-        _pool = ProcessPoolExecutor(max_workers=workers(), mp_context=multiprocessing.get_context("spawn"), initializer=_initialise)
-        atexit.register(_pool.shutdown, wait=False, cancel_futures=True)
-    return _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = ProcessPoolExecutor(max_workers=workers(), mp_context=multiprocessing.get_context("spawn"), initializer=_initialise)
+            atexit.register(_pool.shutdown, wait=False, cancel_futures=True)
+        return _pool
 
 
 def extract_many(paths: list[Path], options: list[ReadOptions], timezone: str) -> list[FileExtraction]:

@@ -8,6 +8,7 @@ exactly as a district's own would.
 
 from __future__ import annotations
 
+import threading
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -69,16 +70,25 @@ def readers() -> list[Reader]:
 
 
 _loaded = False
+_loading = threading.Lock()
 
 
 def _load_builtin() -> None:
+    """Import the built-in readers once, even when two batches start at the same time.
+
+    Without the lock a second thread could see the flag set while the first was still
+    importing, and find no PDF reader: a batch of PDFs "not supported".
+    """
     global _loaded
     if _loaded:
         return
-    _loaded = True
-    from records.intake.readers import load_builtin
+    with _loading:
+        if _loaded:
+            return
+        from records.intake.readers import load_builtin
 
-    load_builtin()
+        load_builtin()
+        _loaded = True
 
 
 _PROGRAM_MIMES = (
