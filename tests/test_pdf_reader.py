@@ -499,7 +499,7 @@ def test_pypdf_warnings_are_silenced(tmp_path: Path, caplog: pytest.LogCaptureFi
 
 # --------------------------------------------------------------------------- corpus
 
-CORPUS = Path("/work/shared/corpus")
+CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"  # ../shared/corpus beside the checkout
 CORPUS_DIRS = (
     CORPUS / "OCRmyPDF" / "tests" / "resources",
     CORPUS / "pypdf-resources",

@@ -27,7 +27,7 @@ from records.intake.readers.email_message import EmailReader, item_from_message_
 from records.intake.readers.mbox import MboxReader, split_mbox
 from records.intake.readers.outlook_msg import OutlookMsgReader
 
-CORPUS = Path(os.environ.get("RECORDS_CORPUS", "/work/shared/corpus"))
+CORPUS = Path(os.environ.get("RECORDS_CORPUS", Path(__file__).resolve().parents[2] / "shared" / "corpus"))
 PDF_BYTES = b"%PDF-1.4\n1 0 obj<</Type/Catalog>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n"
 UTC = dt.UTC
 
