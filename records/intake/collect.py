@@ -41,3 +41,51 @@ def collect_files(paths: Iterable[str | Path]) -> list[Path]:
 
 def batches(files: list[Path], size: int) -> list[list[Path]]:
     return [files[i : i + size] for i in range(0, len(files), size)]
+
+
+def group_companions(files: list[Path]) -> tuple[list[Path], dict[str, tuple[Path, ...]]]:
+    """Several zips of one export given in one call are read together.
+
+    The first zip of each export kind leads; the other zips of that kind, and zips no
+    reader takes alone whose folders match the lead's (a media-only part), become its
+    companions. Companions are still received (hashed, kept, audited) but add no
+    records of their own.
+    """
+    from records.intake.model import Quarantine
+    from records.intake.registry import choose, sniff
+
+    def top(names: tuple[str, ...]) -> set[str]:
+        return {name.split("/", 1)[0] for name in names if "/" in name}
+
+    leads: dict[str, list[Path]] = {}
+    folders: dict[str, set[str]] = {}
+    loose: list[tuple[Path, set[str]]] = []
+    for path in files:
+        try:
+            found = sniff(path)
+        except OSError:
+            continue
+        if not found.zip_members:
+            continue
+        try:
+            reader = choose(found)
+        except Quarantine:
+            loose.append((path, top(found.zip_members)))
+            continue
+        except Exception:  # noqa: BLE001 - detection problems surface when the file is read
+            continue
+        if reader.name == "zip":  # a plain zip: maybe a part of an export given alongside
+            loose.append((path, top(found.zip_members)))
+            continue
+        if reader.name in EXPORT_READERS:
+            leads.setdefault(reader.name, []).append(path)
+            folders.setdefault(reader.name, set()).update(top(found.zip_members))
+    for path, tops in loose:
+        kind = next((k for k, f in folders.items() if tops and tops <= f), None)
+        if kind:
+            leads[kind].append(path)
+    companions = {str(group[0]): tuple(group[1:]) for group in leads.values() if len(group) > 1}
+    return files, companions
+
+
+EXPORT_READERS = frozenset({"facebook", "instagram", "x"})
