@@ -30,6 +30,9 @@ def test_records_ingest_json_over_a_folder(installation, tmp_path):
 def test_ingest_refuses_a_missing_path_and_a_wrong_role(installation, tmp_path):
     missing = run("ingest", str(tmp_path / "nope"))
     assert missing.exit_code == 2 and "no such file" in missing.stderr
+    born_digital_pdf(tmp_path / "note.pdf", [EMAIL_PAGE])
+    stranger = run("ingest", str(tmp_path / "note.pdf"), "--staff", "T999")
+    assert stranger.exit_code == 2 and "no such staff member" in stranger.stderr
     run("user", "add", "admin", "--role", "admin")
     refused = run("ingest", str(tmp_path), "--actor", "admin")
     assert refused.exit_code == 1 and "admin" in refused.stderr

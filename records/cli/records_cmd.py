@@ -17,7 +17,7 @@ from rich.table import Table
 
 from records.cli.common import ActorOption, HomeOption, JsonOption, emit_json, new_app, note, open_installation
 from records.errors import UsageError
-from records.storage import record_views
+from records.storage import directory, record_views
 from records.storage.users import authorize
 
 quarantine_app = new_app("Files that could not be read, with the reason and how to fix it.")
@@ -49,11 +49,8 @@ def ingest(
     installation = open_installation(home)
     with installation.catalog.reading() as session:
         recorded_actor = authorize(session, actor, "ingest", required=False)
-        if staff:
-            from records.storage.models import Staff
-
-            if session.get(Staff, staff) is None:
-                raise UsageError(f"--staff {staff}: no such staff member; import the staff directory first")
+        if staff and not directory.staff_exists(session, staff):
+            raise UsageError(f"--staff {staff}: no such staff member; import the staff directory first")
     if not files:
         raise UsageError("no files found under the paths given")
     _quiet_prefect()

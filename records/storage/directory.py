@@ -231,3 +231,8 @@ def _import(
 
 
 __all__ = ["ImportReport", "import_staff", "import_students"]
+
+
+def staff_exists(session: Session, staff_id: str) -> bool:
+    """Whether the staff directory knows this id (``records ingest --staff`` checks it)."""
+    return session.get(Staff, staff_id) is not None
