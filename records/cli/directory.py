@@ -33,11 +33,19 @@ def _run(kind: str, file: Path, partial: bool, actor: str | None, home: Path | N
     with installation.catalog.writing() as session:
         recorded_actor = authorize(session, actor, "directory.import", required=False)
         report = load(session, parsed, actor=recorded_actor, partial=partial, source_name=file.name, source_sha256=digest)
+    document = report.to_json()
+    if report.written and (report.added or report.updated):
+        # New students, guardians or contacts change who records are about.
+        from records.flows.classify import reclassify_all
+
+        document["reclassified"] = reclassify_all(installation, actor="engine").to_json()
     if as_json:
-        emit_json(report.to_json())
+        emit_json(document)
     else:
         what = "students" if kind == "roster" else "staff"
         typer.echo(f"{what}: {report.added} added, {report.updated} updated, {report.unchanged} unchanged")
+        if "reclassified" in document:
+            typer.echo(f"records re-evaluated: {document['reclassified']['classified']}, changed: {document['reclassified']['changed']}")
         if report.exited:
             typer.echo(f"newly exited: {', '.join(report.exited)}")
         if report.missing_from_file:

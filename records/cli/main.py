@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import typer
 
-from records.cli import audit, directory, records_cmd, schedule, users
+from records.cli import audit, classify_cmd, directory, records_cmd, schedule, users
 from records.cli.common import ActorOption, HomeOption, JsonOption, emit_json, new_app
 
 app = new_app(
@@ -24,6 +24,10 @@ app.command("list")(records_cmd.list_)
 app.command("show")(records_cmd.show)
 app.command("text")(records_cmd.text)
 app.add_typer(records_cmd.quarantine_app, name="quarantine")
+app.command("review")(classify_cmd.review)
+app.command("classify")(classify_cmd.classify)
+app.add_typer(classify_cmd.student_app, name="student")
+app.add_typer(classify_cmd.nonrecord_app, name="nonrecord")
 
 
 @app.command("init")

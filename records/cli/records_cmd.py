@@ -98,6 +98,7 @@ def _print_ingest(result: dict[str, Any]) -> None:
     console.print(table)
     counts = result["counts"]
     console.print(", ".join(f"{n} {status}" for status, n in counts.items()))
+    console.print("classified on the way in: see [bold]records review[/] for what the engine left to you")
 
 
 def list_(
@@ -145,9 +146,12 @@ def show(
         f"format     {view['format']}" + (f"  locator {view['locator']}" if view["locator"] else ""),
         f"source     {', '.join(view['source_ids'])}  sha256 {view['source_sha256']}",
         f"sent       {view['sent_at_first'] or '-'} .. {view['sent_at_last'] or '-'}",
-        f"series     {view['series']['code']} ({view['series']['decided_by']})",
+        f"series     {view['series']['code']} (confidence {view['series']['confidence']:.2f}, {view['series']['decided_by']})",
         f"text       {view['text_chars']} characters",
     ]
+    for link in view["students"]:
+        evidence = "; ".join(str(e.get("detail")) for e in link["evidence"])
+        lines.append(f"student    {link['student_id']} (confidence {link['confidence']:.2f}): {evidence}")
     for p in view["participants"]:
         lines.append(f"participant {p.get('name') or '-'} <{p.get('address') or '-'}> {p.get('role')}")
     for page in view["pages"]:

@@ -50,9 +50,14 @@ def _ingest_week(installation, console: Console) -> None:  # type: ignore[no-unt
     with installation.catalog.reading() as session:
         records = record_views.list_records(session, record_views.RecordFilter())
     formats: dict[str, int] = {}
+    series: dict[str, int] = {}
     for record in records:
         formats[record["format"]] = formats.get(record["format"], 0) + 1
+        series[record["series"]["code"]] = series.get(record["series"]["code"], 0) + 1
     console.print(f"   sources: {counts}; records by format: {formats}")
+    linked = sum(1 for record in records if record["students"])
+    in_review = sum(1 for record in records if record["status"] == "in_review")
+    console.print(f"   classified: {linked} linked to students; by series: {series}; {in_review} in review (records review)")
 
 
 def run_demo(home: Path | str | None = None, console: Console | None = None) -> bool:
@@ -107,7 +112,7 @@ def run_demo(home: Path | str | None = None, console: Console | None = None) -> 
 
     console.rule()
     console.print(
-        "Next: [bold]records list[/], [bold]records show ID[/], [bold]records quarantine list[/], [bold]records schedule show[/], "
+        "Next: [bold]records list[/], [bold]records show ID[/], [bold]records review[/], [bold]records nonrecord list[/], [bold]records quarantine list[/], [bold]records schedule show[/], "
         f"[bold]records audit log --as avery.auditor[/], [bold]records audit verify --checkpoint {checkpoint_file}[/]"
         f"  (with --home {installation.paths.home} or RECORDS_HOME set)"
     )

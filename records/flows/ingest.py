@@ -25,6 +25,7 @@ from prefect import flow, task
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from records.flows import progress
+from records.flows.classify import classify_records
 from records.flows.extraction_pool import extract_many
 from records.intake.collect import batches, collect_files, group_companions
 from records.intake.model import Quarantine, ReadOptions
@@ -245,8 +246,16 @@ def ingest_batch(
         password=password,
         companions={k: tuple(Path(v) for v in vs) for k, vs in (companions or {}).items()},
     )
+    classify_reported(installation, reports)
     progress.advance(len(paths))
     return [r.to_json() for r in reports]
+
+
+def classify_reported(installation: Installation, reports: list[store.SourceReport]) -> None:
+    """Classify what a batch produced or extended (duplicates add nothing new)."""
+    ids = sorted({record_id for r in reports if r.status in ("ingested", "partial") for record_id in r.records})
+    if ids:
+        classify_records(installation, ids, actor="engine")
 
 
 def summarize(sources: list[dict[str, Any]]) -> dict[str, Any]:
@@ -322,4 +331,6 @@ def retry_source(installation: Installation, source_id: str, *, actor: str, pass
         source.cleanup_for(records).failed(installation.content)
         raise
     after.committed(installation.content)
-    return store.report_for(source)
+    report = store.report_for(source)
+    classify_reported(installation, [report])
+    return report

@@ -150,6 +150,9 @@ class Source(Base):
     # Another zip of the same export given in the same call: its records are on that source.
     part_of: Mapped[str | None] = mapped_column(String(32))
     detected: Mapped[str | None] = mapped_column(Text)
+    # When the container's own key was destroyed (every record cut from it classified
+    # and its NON-RECORD decisions confirmed): the original bytes are unreadable since.
+    key_destroyed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
     __table_args__ = (Index("ix_sources_status", "status"),)
 
@@ -188,9 +191,15 @@ class Record(Base):
     is_forward: Mapped[bool] = mapped_column(Boolean, default=False)
     message_count: Mapped[int] = mapped_column(Integer, default=0)
     updated_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # Who decided the student links: "engine" until a person does; the engine never
+    # overwrites a person's decision (series_decided_by does the same for the series).
+    students_decided_by: Mapped[str] = mapped_column(String(128), default="engine")
+    classified_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    classifier: Mapped[str | None] = mapped_column(String(128))
 
     __table_args__ = (
         Index("ix_records_source", "source_id"),
+        Index("ix_records_classified", "classified_at"),
         Index("ix_records_series", "series_code"),
         Index("ix_records_dedupe", "dedupe_key"),
         Index("ix_records_origin", "origin_key"),
@@ -228,6 +237,43 @@ class RecordStudent(Base):
     confidence: Mapped[float] = mapped_column(Float)
     evidence: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     decided_by: Mapped[str] = mapped_column(String(128), default="engine")
+
+
+class StudentIdentifier(Base):
+    """An address or display name tied to a student by a person (identify, or a decision).
+
+    The roster's own emails, phones and handles stay on the student row; these are what
+    clerks taught the engine since (an X id, a parent's second phone, a display name).
+    """
+
+    __tablename__ = "student_identifiers"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    student_id: Mapped[str] = mapped_column(ForeignKey("students.student_id"))
+    kind: Mapped[str] = mapped_column(String(16))  # email | phone | handle | x | name
+    value: Mapped[str] = mapped_column(String(512))  # normalised (an address, or folded name tokens)
+    origin: Mapped[str] = mapped_column(String(16))  # identify | decision
+    record_id: Mapped[str | None] = mapped_column(String(32))
+    added_by: Mapped[str] = mapped_column(String(128))
+    added_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (Index("ux_student_identifier", "student_id", "kind", "value", unique=True), Index("ix_student_identifier_value", "value"))
+
+
+class ReviewItem(Base):
+    """A question the engine put to a person instead of guessing (``records review``)."""
+
+    __tablename__ = "review_queue"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    record_id: Mapped[str] = mapped_column(ForeignKey("records.id"))
+    question: Mapped[str] = mapped_column(String(16))  # students | series
+    candidates: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    opened_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    closed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    closed_by: Mapped[str | None] = mapped_column(String(128))
+
+    __table_args__ = (Index("ix_review_open", "closed_at", "record_id"),)
 
 
 class Tombstone(Base):
@@ -289,11 +335,13 @@ __all__ = [
     "RecordPage",
     "RecordSource",
     "RecordStudent",
+    "ReviewItem",
     "ScheduleVersion",
     "Series",
     "Source",
     "Staff",
     "Student",
+    "StudentIdentifier",
     "Tombstone",
     "User",
 ]

@@ -1,0 +1,215 @@
+"""One record's classification: its students, its one series, and what to ask a person.
+
+Linking and series are separate decisions (domain.md): a field-trip chat with four
+students is linked to all four and is still CORR-TRANSITORY. Each decision carries its
+confidence and evidence; below the district's thresholds (``records.toml``, ``[review]``)
+the question goes to the clerk instead of being guessed.
+
+The series rules, in the order they bind:
+
+- a record linked to a student is about that student's education: STU-TEMPORARY unless
+  its words say transcript (STU-TRANSCRIPT) or special education (STU-SPED), or the
+  conversation is logistics (CORR-TRANSITORY) or a public-records request;
+- without a student: school business (CORR-ADMIN), logistics, a public-records request,
+  personnel; NON-RECORD only for a conversation from a staff member's own export that
+  shows private life and no school business at all, no student and no student or
+  guardian taking part. A record that concerns a student or school business is never
+  NON-RECORD;
+- what fits nothing is UNSCHEDULED, and goes to review.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from records.intake.model import Evidence
+from records.retention.matching import MATCHER_VERSION, Matches, RecordFacts, Roster, StudentLink, match_students
+from records.retention.names import tokens
+from records.retention.series import ADMIN, EMPTY_MODEL, PERSONAL, SCHOOL, LearnedModel, TermScore, lexicon, term_scores
+
+STUDENT_SERIES = ("STU-TEMPORARY", "STU-TRANSCRIPT", "STU-SPED")
+STUDENT_DEFAULT_BONUS = 2.0  # "correspondence about an identified student is STU-TEMPORARY"
+LEARNED_WEIGHT = 4.0
+MARGIN_SCALE = 1.2
+CANDIDATE_FLOOR = 0.4  # weaker student candidates are not worth a clerk's time
+# Formats that come from a staff member's own account, where private life is expected.
+PERSONAL_EXPORT_FORMATS = frozenset({"facebook-thread", "instagram-thread", "x-dm-thread", "sms-thread", "x-posts", "mbox-message", "email", "msg"})
+NONRECORD_MAX_BUSINESS = 1.0
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    student: float = 0.85
+    series: float = 0.75
+
+    def to_json(self) -> dict[str, float]:
+        return {"student": self.student, "series": self.series}
+
+
+@dataclass(frozen=True)
+class SeriesCandidate:
+    code: str
+    confidence: float
+    evidence: tuple[Evidence, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {"value": self.code, "confidence": round(self.confidence, 4), "evidence": [e.to_json() for e in self.evidence]}
+
+
+@dataclass
+class Decision:
+    """The engine's answer for one record, and the questions it leaves to a person."""
+
+    record_id: str
+    links: list[StudentLink]
+    student_question: list[StudentLink]  # candidates; empty when no question
+    series: SeriesCandidate
+    series_question: list[SeriesCandidate]  # candidates; empty when no question
+    roles: list[str]
+    version: str
+    thresholds: Thresholds
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def in_review(self) -> bool:
+        return bool(self.student_question or self.series_question)
+
+
+def _softmax_margin(scores: dict[str, float]) -> tuple[str, float, list[tuple[str, float]]]:
+    """The best series, a confidence from its margin over the runner-up, and the ranking."""
+    ranked = sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))
+    best, top = ranked[0]
+    second = ranked[1][1] if len(ranked) > 1 else 0.0
+    confidence = 1.0 / (1.0 + math.exp(-MARGIN_SCALE * (top - second)))
+    if top <= 0:
+        confidence = min(confidence, 0.3)
+    # The runners-up's confidences, on the same scale, for the review question.
+    runners = [(code, 1.0 / (1.0 + math.exp(-MARGIN_SCALE * (value - top)))) for code, value in ranked[1:4]]
+    return best, confidence, runners
+
+
+def _term_evidence(code: str, score: TermScore) -> Evidence:
+    return Evidence("series-terms", f"{score.phrases} {code} phrase(s), {score.occurrences} occurrence(s)", round(score.score, 3))
+
+
+def decide_series(
+    facts: RecordFacts,
+    matches: Matches,
+    links: list[StudentLink],
+    words: list[str],
+    model: LearnedModel = EMPTY_MODEL,
+) -> tuple[SeriesCandidate, list[tuple[str, float]], list[str]]:
+    """(decision, runners-up, notes) for one record's series."""
+    lex = lexicon()
+    scores = term_scores(words, lex)
+    business = sum(scores[code].score for code in lex.groups if code not in (SCHOOL, PERSONAL))
+    # What rules out NON-RECORD: distinctive business phrases, not "tomorrow" or "bring".
+    strong_business = sum(scores[code].strong for code in lex.groups if code not in (SCHOOL, PERSONAL))
+    school = scores[SCHOOL].score
+    personal = scores[PERSONAL].score
+    notes: list[str] = []
+    evidence: dict[str, list[Evidence]] = {}
+    maybe_student = any(c.confidence >= CANDIDATE_FLOOR for c in matches.candidates)
+    if links:
+        allowed = ["STU-TEMPORARY", "STU-TRANSCRIPT", "STU-SPED", "CORR-TRANSITORY", "PUBLIC-RECORDS-REQUEST"]
+    elif maybe_student:
+        allowed = ["STU-TEMPORARY", "STU-TRANSCRIPT", "STU-SPED", "CORR-TRANSITORY", "CORR-ADMIN", "PUBLIC-RECORDS-REQUEST"]
+    else:
+        allowed = ["CORR-ADMIN", "CORR-TRANSITORY", "PUBLIC-RECORDS-REQUEST", "PERSONNEL"]
+    values: dict[str, float] = {}
+    for code in allowed:
+        group = ADMIN if code == "CORR-ADMIN" else code
+        values[code] = scores[group].score
+        if scores[group].phrases:
+            evidence.setdefault(code, []).append(_term_evidence(code, scores[group]))
+    if links:
+        values["STU-TEMPORARY"] += STUDENT_DEFAULT_BONUS
+        evidence.setdefault("STU-TEMPORARY", []).append(Evidence("rule", "linked to a student: correspondence about a student is STU-TEMPORARY unless it says otherwise", STUDENT_DEFAULT_BONUS))
+    if "CORR-ADMIN" in values:
+        values["CORR-ADMIN"] += 0.5 * school
+        if school:
+            evidence.setdefault("CORR-ADMIN", []).append(Evidence("series-terms", f"{scores[SCHOOL].phrases} school-business phrase(s)", round(0.5 * school, 3)))
+
+    nonrecord_possible = (
+        not maybe_student
+        and facts.format in PERSONAL_EXPORT_FORMATS
+        and facts.owner_staff_id is not None
+        and not any(role in ("student", "guardian") for role in matches.roles)
+        and strong_business == 0
+        and school <= NONRECORD_MAX_BUSINESS
+    )
+    if nonrecord_possible:
+        values["NON-RECORD"] = personal + 2.0 - 2.0 * school
+        evidence["NON-RECORD"] = [
+            Evidence("rule", "a conversation from a staff member's own account with no student and no school business", 2.0),
+            *([Evidence("series-terms", f"{scores[PERSONAL].phrases} private-life phrase(s)", round(personal, 3))] if personal else []),
+        ]
+    elif not links and not maybe_student and business + school == 0:
+        notes.append("no school business and no student found, but not a staff member's own conversation: a person decides")
+
+    posterior = model.posterior(words)
+    if posterior:
+        for code, p in posterior.items():
+            if code in values:
+                values[code] += LEARNED_WEIGHT * p
+                if p >= 0.5:
+                    evidence.setdefault(code, []).append(Evidence("learned-model", f"{model.version}: {p:.2f} from {model.doc_counts[code]} clerk decision(s)", round(LEARNED_WEIGHT * p, 3)))
+
+    if max(values.values(), default=0.0) <= 0:
+        runners = [(code, 0.2) for code in sorted(values, key=lambda c: -values[c])[:3]]
+        return SeriesCandidate("UNSCHEDULED", 0.3, (Evidence("rule", "nothing in the record places it in a series", 0.0),)), runners, notes
+    best, confidence, runners = _softmax_margin(values)
+    return SeriesCandidate(best, confidence, tuple(evidence.get(best, ()))), runners, notes
+
+
+def classify(
+    facts: RecordFacts,
+    roster: Roster,
+    thresholds: Thresholds,
+    model: LearnedModel = EMPTY_MODEL,
+    parent: Decision | None = None,
+) -> Decision:
+    """Classify one record (an attachment after its parent, whose decision it shares)."""
+    matches = match_students(facts, roster)
+    links = [c for c in matches.candidates if c.confidence >= thresholds.student]
+    doubtful = [c for c in matches.candidates if CANDIDATE_FLOOR <= c.confidence < thresholds.student]
+    words = tokens(facts.text)
+    series, runners, notes = decide_series(facts, matches, links, words, model)
+    version = f"{MATCHER_VERSION}+{lexicon().version}+{model.version}"
+
+    if parent is not None:
+        inherited = {link.student_id for link in links}
+        for link in parent.links:
+            if link.student_id not in inherited:
+                links.append(StudentLink(link.student_id, link.confidence, (Evidence("parent-record", "linked through the record this is attached to", link.confidence),)))
+        doubtful = [c for c in doubtful if c.student_id not in {link.student_id for link in links}]
+        own_is_stronger = series.code != parent.series.code and series.code in ("STU-SPED", "STU-TRANSCRIPT") and series.confidence >= thresholds.series
+        if not own_is_stronger:
+            series = SeriesCandidate(parent.series.code, parent.series.confidence, (Evidence("parent-record", "shares the series of the record it is attached to", parent.series.confidence),))
+            runners = []
+
+    # A student question only when nothing certain was found, or the doubt is about
+    # another student of a record whose series is about students.
+    student_question: list[StudentLink] = []
+    if doubtful and (not links or series.code in STUDENT_SERIES):
+        if links or series.code in (*STUDENT_SERIES, "CORR-TRANSITORY", "UNSCHEDULED") or any(c.confidence >= 0.5 for c in doubtful):
+            student_question = links + doubtful
+    series_question: list[SeriesCandidate] = []
+    if series.confidence < thresholds.series:
+        series_question = [series, *(SeriesCandidate(code, conf) for code, conf in runners)]
+    return Decision(
+        record_id=facts.record_id,
+        links=links,
+        student_question=student_question,
+        series=series,
+        series_question=series_question,
+        roles=matches.roles,
+        version=version,
+        thresholds=thresholds,
+        notes=notes,
+    )
+
+
+__all__ = ["Decision", "SeriesCandidate", "Thresholds", "classify", "decide_series"]
