@@ -37,6 +37,7 @@ CANDIDATE_FLOOR = 0.4  # weaker student candidates are not worth a clerk's time
 # Formats that come from a staff member's own account, where private life is expected.
 PERSONAL_EXPORT_FORMATS = frozenset({"facebook-thread", "instagram-thread", "x-dm-thread", "sms-thread", "x-posts", "mbox-message", "email", "msg"})
 NONRECORD_MAX_BUSINESS = 1.0
+NONRECORD_PRIOR = 3.0  # a staff export is mostly private life (issue 5)
 
 
 @dataclass(frozen=True)
@@ -132,18 +133,21 @@ def decide_series(
         if school:
             evidence.setdefault("CORR-ADMIN", []).append(Evidence("series-terms", f"{scores[SCHOOL].phrases} school-business phrase(s)", round(0.5 * school, 3)))
 
+    # Any trace of a student (even a given name several students share) rules out an
+    # automatic NON-RECORD: a person looks first.
     nonrecord_possible = (
-        not maybe_student
+        not matches.candidates
         and facts.format in PERSONAL_EXPORT_FORMATS
         and facts.owner_staff_id is not None
         and not any(role in ("student", "guardian") for role in matches.roles)
+        and not matches.school_address
         and strong_business == 0
         and school <= NONRECORD_MAX_BUSINESS
     )
     if nonrecord_possible:
-        values["NON-RECORD"] = personal + 2.0 - 2.0 * school
+        values["NON-RECORD"] = personal + NONRECORD_PRIOR - 2.0 * school
         evidence["NON-RECORD"] = [
-            Evidence("rule", "a conversation from a staff member's own account with no student and no school business", 2.0),
+            Evidence("rule", "a conversation from a staff member's own account with no student and no school business", NONRECORD_PRIOR),
             *([Evidence("series-terms", f"{scores[PERSONAL].phrases} private-life phrase(s)", round(personal, 3))] if personal else []),
         ]
     elif not links and not maybe_student and business + school == 0:

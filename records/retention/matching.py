@@ -82,6 +82,7 @@ class StaffProfile:
     first_name: str
     last_name: str
     addresses: frozenset[str] = frozenset()
+    school_emails: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -115,6 +116,7 @@ class Matches:
     candidates: list[StudentLink]
     roles: list[str]
     staff_ids: set[str] = field(default_factory=set)
+    school_address: bool = False  # someone writes from the district's own mail domain
 
 
 def combine(weights: Iterable[float]) -> float:
@@ -142,6 +144,7 @@ class Roster:
         self.guardian_names: dict[tuple[str, ...], set[str]] = defaultdict(set)
         self.staff_names: set[tuple[str, ...]] = set()
         self.staff_given: set[str] = set()
+        self.school_domains: set[str] = set()
         self.fuzzy_by_size: dict[int, tuple[list[str], list[str]]] = {}
         for s in self.students.values():
             for address in s.addresses:
@@ -168,6 +171,7 @@ class Roster:
                 if len(toks) >= 2:
                     self.guardian_names[toks].add(s.student_id)
         for member in self.staff.values():
+            self.school_domains.update(a.rsplit("@", 1)[1].lower() for a in member.school_emails if "@" in a)
             for address in member.addresses:
                 self.staff_by_address[address.lower()] = member.staff_id
             given = name_tokens(member.first_name)
@@ -193,8 +197,11 @@ def match_students(facts: RecordFacts, roster: Roster) -> Matches:
         owner = roster.staff[facts.owner_staff_id]
         claimed_given.update(name_tokens(owner.first_name)[:1])
 
+    school_address = False
     for number, person in enumerate(facts.participants, start=1):
         address = (person.address or "").lower()
+        if "@" in address and address.rsplit("@", 1)[1] in roster.school_domains:
+            school_address = True
         toks = name_tokens(person.name)
         role = "unknown"
         if address and address in roster.staff_by_address:
@@ -257,27 +264,33 @@ def match_students(facts: RecordFacts, roster: Roster) -> Matches:
                 for k in range(i, i + len(name)):
                     used[k] = True
 
+    same_name: set[str] = set()
     full_hits: dict[str, int] = defaultdict(int)
     partial_hits: dict[str, int] = defaultdict(int)
     given_hits: dict[str, list[set[str]]] = defaultdict(list)
     for i, token in enumerate(plain):
         if used[i] or token not in roster.given:
             continue
-        matched_full = False
+        span_full: set[str] = set()
+        span_partial: set[str] = set()
         given_ids: set[str] = set()
         for form, sid in roster.given[token]:
             if not at(i, form):
                 continue
             j = i + len(form)
             if any(at(j, s) for s in roster.full_surnames[sid]) or any(i >= len(s) and at(i - len(s), s) for s in roster.full_surnames[sid]):
-                full_hits[sid] += 1
-                matched_full = True
+                span_full.add(sid)
             elif any(at(j, s) for s in roster.partial_surnames[sid]):
-                partial_hits[sid] += 1
-                matched_full = True
+                span_partial.add(sid)
             else:
                 given_ids.add(sid)
-        if matched_full:
+        if span_full or span_partial:
+            for sid in span_full:
+                full_hits[sid] += 1
+                if len(span_full) > 1:
+                    same_name.add(sid)  # one written name, two students: it cannot say which
+            for sid in span_partial if not span_full else ():
+                partial_hits[sid] += 1
             used[i] = True
             continue
         if given_ids:
@@ -293,11 +306,8 @@ def match_students(facts: RecordFacts, roster: Roster) -> Matches:
         for sid, count in by_count.items():
             evidence[sid].append(_ev(kind, f"{'full name' if kind == 'name-in-text' else 'given name and part of the surname'} in the text ({count}x)", weight))
             context.add(sid)
-    # Identical full names of two students: a mention cannot say which.
-    for sid in list(full_hits):
-        twins = [other for other in full_hits if other != sid and roster.students[other].last_name == roster.students[sid].last_name]
-        if twins:
-            evidence[sid] = [e if e.kind != "name-in-text" else _ev(e.kind, e.detail + "; another student has this name", W_SAME_NAME_TWICE) for e in evidence[sid]]
+    for sid in same_name:
+        evidence[sid] = [e if e.kind != "name-in-text" else _ev(e.kind, e.detail + "; another student has this name", W_SAME_NAME_TWICE) for e in evidence[sid]]
 
     for token, occurrences in given_hits.items():
         candidates = set().union(*occurrences)
@@ -326,7 +336,7 @@ def match_students(facts: RecordFacts, roster: Roster) -> Matches:
         if sid in roster.students
     ]
     candidates.sort(key=lambda link: (-link.confidence, link.student_id))
-    return Matches(candidates, roles, staff_ids)
+    return Matches(candidates, roles, staff_ids, school_address)
 
 
 def _settle_siblings(evidence: dict[str, list[Evidence]]) -> None:

@@ -38,10 +38,25 @@ class Lexicon:
     groups: dict[str, dict[tuple[str, ...], float]]  # series code or group → phrase → weight
 
 
+def stem(word: str) -> str:
+    """A light suffix strip, so that "picking up", "picked up" and "pick up" are one phrase."""
+    if len(word) > 5 and word.endswith("ing"):
+        return word[:-3]
+    if len(word) > 4 and word.endswith("ed"):
+        return word[:-2]
+    if len(word) > 3 and word.endswith("s") and not word.endswith("ss"):
+        return word[:-1]
+    return word
+
+
+def stems(words: Sequence[str]) -> list[str]:
+    return [stem(w) for w in words]
+
+
 def _phrases(entries: dict[str, float] | None) -> dict[tuple[str, ...], float]:
     out: dict[tuple[str, ...], float] = {}
     for phrase, weight in (entries or {}).items():
-        key = tuple(tokens(str(phrase)))
+        key = tuple(stems(tokens(str(phrase))))
         if key and len(key) <= MAX_PHRASE_WORDS:
             out[key] = float(weight)
     return out
@@ -79,22 +94,37 @@ class TermScore:
 def term_scores(words: Sequence[str], lex: Lexicon | None = None) -> dict[str, TermScore]:
     """Per series and group: the lexicon's score for these words."""
     lex = lex or lexicon()
-    counts = ngrams(words)
+    words = stems(words)
     out: dict[str, TermScore] = {}
     for group, phrases in lex.groups.items():
+        counts = longest_matches(words, phrases)
         score = strong = 0.0
-        distinct = 0
         seen = 0
-        for phrase, weight in phrases.items():
-            found = counts.get(phrase, 0)
-            if found:
-                distinct += 1
-                seen += found
-                score += weight * min(found, PER_PHRASE_CAP)
-                if weight >= STRONG_WEIGHT:
-                    strong += weight * min(found, PER_PHRASE_CAP)
-        out[group] = TermScore(round(score, 3), distinct, seen, round(strong, 3))
+        for phrase, found in counts.items():
+            weight = phrases[phrase]
+            seen += found
+            score += weight * min(found, PER_PHRASE_CAP)
+            if weight >= STRONG_WEIGHT:
+                strong += weight * min(found, PER_PHRASE_CAP)
+        out[group] = TermScore(round(score, 3), len(counts), seen, round(strong, 3))
     return out
+
+
+def longest_matches(words: Sequence[str], phrases: dict[tuple[str, ...], float]) -> Counter[tuple[str, ...]]:
+    """Occurrences of the phrases, longest first: "school committee" is not also "committee"."""
+    counts: Counter[tuple[str, ...]] = Counter()
+    i = 0
+    size = len(words)
+    while i < size:
+        for n in range(min(MAX_PHRASE_WORDS, size - i), 0, -1):
+            candidate = tuple(words[i : i + n])
+            if candidate in phrases:
+                counts[candidate] += 1
+                i += n
+                break
+        else:
+            i += 1
+    return counts
 
 
 class LearnedModel:
@@ -147,4 +177,4 @@ class LearnedModel:
 
 EMPTY_MODEL = LearnedModel([])
 
-__all__ = ["ADMIN", "EMPTY_MODEL", "PERSONAL", "SCHOOL", "LearnedModel", "Lexicon", "TermScore", "lexicon", "ngrams", "term_scores"]
+__all__ = ["ADMIN", "EMPTY_MODEL", "PERSONAL", "SCHOOL", "LearnedModel", "Lexicon", "TermScore", "lexicon", "longest_matches", "ngrams", "stem", "stems", "term_scores"]

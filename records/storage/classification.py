@@ -93,6 +93,7 @@ def load_roster(session: Session) -> Roster:
             first_name=m.first_name,
             last_name=m.last_name,
             addresses=frozenset({e.lower() for e in (*(m.school_emails or []), *(m.personal_emails or []))} | _phones(m.phones or []) | _handles(m.handles or [])),
+            school_emails=frozenset(e.lower() for e in m.school_emails or []),
         )
         for m in session.execute(select(Staff)).scalars()
     ]
