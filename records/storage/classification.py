@@ -20,7 +20,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from records.errors import NotFound, Refused, UsageError
@@ -62,8 +62,31 @@ def _handles(values: Iterable[str]) -> set[str]:
     return out
 
 
+_CACHE: dict[tuple[str, str], tuple[Any, Any]] = {}
+
+
+def _cached(session: Session, name: str, fingerprint: Any, build: Any) -> Any:
+    """One built roster / model per catalog and state: every ingest batch asks again."""
+    key = (str(session.get_bind().url), name)
+    held = _CACHE.get(key)
+    if held is not None and held[0] == fingerprint:
+        return held[1]
+    value = build()
+    _CACHE[key] = (fingerprint, value)
+    return value
+
+
 def load_roster(session: Session) -> Roster:
     """The roster, the staff directory and every learned identifier, ready for matching."""
+    fingerprint = (
+        session.execute(select(func.count(), func.max(Student.updated_at))).one(),
+        session.execute(select(func.count(), func.max(Staff.updated_at))).one(),
+        session.execute(select(func.count(), func.max(StudentIdentifier.id))).one(),
+    )
+    return _cached(session, "roster", fingerprint, lambda: _build_roster(session))
+
+
+def _build_roster(session: Session) -> Roster:
     learned_addresses: dict[str, set[str]] = {}
     learned_names: dict[str, set[tuple[str, ...]]] = {}
     for ident in session.execute(select(StudentIdentifier)).scalars():
@@ -102,6 +125,12 @@ def load_roster(session: Session) -> Roster:
 
 def load_model(session: Session, content: ContentStore) -> LearnedModel:
     """The learned series model, rebuilt from the records whose series a person decided."""
+    decided = (Record.series_decided_by != "engine", Record.status != "destroyed")
+    fingerprint = session.execute(select(func.count(), func.max(Record.updated_at)).where(*decided)).one()
+    return _cached(session, "model", fingerprint, lambda: _build_model(session, content))
+
+
+def _build_model(session: Session, content: ContentStore) -> LearnedModel:
     rows = session.execute(
         select(Record.series_code, Record.key_id, Record.text_blob_id).where(
             Record.series_decided_by != "engine", Record.status != "destroyed", Record.text_blob_id.is_not(None)
