@@ -168,6 +168,22 @@ def decide_series(
     return SeriesCandidate(best, confidence, tuple(evidence.get(best, ()))), runners, notes
 
 
+SERIES_SAMPLE_CHARS = 400_000
+
+
+def _series_sample(text: str) -> str:
+    """Enough of a very long conversation to weigh its words: its start and its end.
+
+    A ten-year chat export can hold tens of megabytes; its series is as clear from
+    400,000 characters as from all of them, and the time stays bounded. Names are looked
+    for in the whole text (``match_students``), which is linear and cheap.
+    """
+    if len(text) <= SERIES_SAMPLE_CHARS:
+        return text
+    half = SERIES_SAMPLE_CHARS // 2
+    return text[:half] + "\n" + text[-half:]
+
+
 def classify(
     facts: RecordFacts,
     roster: Roster,
@@ -179,7 +195,7 @@ def classify(
     matches = match_students(facts, roster)
     links = [c for c in matches.candidates if c.confidence >= thresholds.student]
     doubtful = [c for c in matches.candidates if CANDIDATE_FLOOR <= c.confidence < thresholds.student]
-    words = tokens(facts.text)
+    words = tokens(_series_sample(facts.text))
     series, runners, notes = decide_series(facts, matches, links, words, model)
     version = f"{MATCHER_VERSION}+{lexicon().version}+{model.version}"
 

@@ -350,11 +350,15 @@ def _settle_siblings(evidence: dict[str, list[Evidence]]) -> None:
             del evidence[sid]
 
 
+FUZZY_MAX_WORDS = 30_000  # a few dozen OCR'd pages; a longer scan is matched exactly beyond
+
+
 def _fuzzy(plain: list[str], used: list[bool], roster: Roster, context: set[str], evidence: dict[str, list[Evidence]]) -> None:
     """OCR-damaged full names: a close match of as many words as the name has, with support."""
     seen: set[str] = set()
+    limit = min(len(plain), FUZZY_MAX_WORDS)
     for size, (choices, owners) in roster.fuzzy_by_size.items():
-        for i in range(len(plain) - size + 1):
+        for i in range(limit - size + 1):
             window = plain[i : i + size]
             if any(used[i : i + size]) or len(window[0]) < 2:
                 continue
