@@ -9,7 +9,8 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from records.errors import ConfigurationError
+from records.errors import ConfigurationError, NotFound
+from records.retention.eligibility import SeriesTerms
 from records.retention.schedule import Schedule
 from records.storage import audit
 from records.storage.models import ScheduleVersion, Series
@@ -154,3 +155,31 @@ _ORDER = (
     "NON-RECORD",
     "UNSCHEDULED",
 )
+
+
+def series_terms(session: Session, version: int | None = None) -> dict[str, SeriesTerms]:
+    """What retention needs of each series of a version (the one in force by default)."""
+    version = version or current_version(session)
+    if version is None:
+        raise ConfigurationError("no schedule loaded: run `records init`")
+    return {
+        r.code: SeriesTerms(r.code, r.retention, r.trigger, r.max, r.disposition, r.needs_approval, r.confirmed, version)
+        for r in session.execute(select(Series).where(Series.version == version)).scalars()
+    }
+
+
+def confirm(session: Session, code: str, *, actor: str) -> bool:
+    """The records officer confirms a series of the version in force; False if it already was."""
+    version = current_version(session)
+    if version is None:
+        raise ConfigurationError("no schedule loaded: run `records init`")
+    row = session.get(Series, (version, code))
+    if row is None:
+        codes = session.execute(select(Series.code).where(Series.version == version)).scalars().all()
+        raise NotFound(f"no series {code!r} in schedule version {version} ({', '.join(sorted(codes))})")
+    if row.confirmed:
+        return False
+    row.confirmed, row.confirmed_by, row.confirmed_at = True, actor, dt.datetime.now(dt.UTC)
+    session.flush()
+    audit.append(session, actor, "schedule.confirmed", "series", code, {"version": version, "code": code, "rule": {"retention": row.retention, "trigger": row.trigger, "max": row.max, "disposition": row.disposition, "needs_approval": row.needs_approval}})
+    return True
