@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from records.cli.common import ActorOption, HomeOption, JsonOption, emit_json, new_app, note, open_installation
-from records.storage import classification
+from records.storage import classification, retention
 from records.storage.users import authorize
 
 student_app = new_app("Teach the engine who a student is (an X id, a phone, a display name).")
@@ -61,6 +61,7 @@ def classify(
         result = classification.classify_by_person(
             session, record_id, students=student or None, no_student=no_student, series=series, actor=who, reason=reason or ""
         )
+        retention.recompute(session, installation.settings, [record_id], actor=who)
     learned = result.get("learned_identifiers") or []
     if learned:
         from records.flows.classify import classify_records

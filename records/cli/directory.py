@@ -39,6 +39,10 @@ def _run(kind: str, file: Path, partial: bool, actor: str | None, home: Path | N
         from records.flows.classify import reclassify_all
 
         document["reclassified"] = reclassify_all(installation, actor="engine").to_json()
+        # Exit dates start retention clocks (and separations for staff).
+        from records.flows.classify import recompute_retention
+
+        document["retention_changed"] = recompute_retention(installation)
     if as_json:
         emit_json(document)
     else:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import typer
 
-from records.cli import audit, classify_cmd, directory, records_cmd, schedule, users
+from records.cli import audit, classify_cmd, directory, holds, records_cmd, schedule, users
 from records.cli.common import ActorOption, HomeOption, JsonOption, emit_json, new_app
 
 app = new_app(
@@ -28,6 +28,7 @@ app.command("review")(classify_cmd.review)
 app.command("classify")(classify_cmd.classify)
 app.add_typer(classify_cmd.student_app, name="student")
 app.add_typer(classify_cmd.nonrecord_app, name="nonrecord")
+app.add_typer(holds.app, name="hold")
 
 
 @app.command("init")

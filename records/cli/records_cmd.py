@@ -15,7 +15,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from records.cli.common import ActorOption, HomeOption, JsonOption, emit_json, new_app, note, open_installation
+from records.cli.common import ActorOption, HomeOption, JsonOption, emit_json, new_app, note, open_installation, parse_date
+from records.retention.eligibility import STATES
 from records.errors import UsageError
 from records.storage import directory, record_views
 from records.storage.users import authorize
@@ -105,19 +106,21 @@ def list_(
     student: Annotated[str | None, typer.Option("--student", help="Records linked to this student id.")] = None,
     series: Annotated[str | None, typer.Option("--series", help="Records of this series code.")] = None,
     status: Annotated[str | None, typer.Option("--status", help="active, in_review, proposed or destroyed.")] = None,
-    state: Annotated[str | None, typer.Option("--state", help="Retention state (filled once retention is computed).")] = None,
+    state: Annotated[str | None, typer.Option("--state", help="Retention state: retain, eligible, due_soon, overdue, held, proposed, destroyed.")] = None,
     format_: Annotated[str | None, typer.Option("--format", help="printout-scan, printout-pdf, email, ...")] = None,
     source: Annotated[str | None, typer.Option("--source", help="Records cut from this source id.")] = None,
+    as_of: Annotated[str | None, typer.Option("--as-of", help="The day retention states are computed for (default today).")] = None,
     home: HomeOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """List records, filtered."""
+    if state and state not in STATES:
+        raise UsageError(f"--state {state!r}: use one of {', '.join(STATES)}")
+    day = parse_date(as_of, "--as-of")
     installation = open_installation(home)
-    where = record_views.RecordFilter(student_id=student, series=series, status=status, format=format_, source_id=source)
+    where = record_views.RecordFilter(student_id=student, series=series, status=status, format=format_, source_id=source, state=state)
     with installation.catalog.reading() as session:
-        views = record_views.list_records(session, where)
-    if state:
-        views = [v for v in views if v["retention"]["state"] == state]
+        views = record_views.list_records(session, where, record_views.ViewContext.for_settings(installation.settings, day))
     if as_json:
         emit_json(views)
         return
@@ -131,13 +134,15 @@ def list_(
 
 def show(
     record_id: Annotated[str, typer.Argument(help="The record's id (see `records list`).")],
+    as_of: Annotated[str | None, typer.Option("--as-of", help="The day the retention state is computed for (default today).")] = None,
     home: HomeOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Show one record: where it came from, who is in it, how it was read."""
+    """Show one record: where it came from, who is in it, how it was read, when it may go."""
+    day = parse_date(as_of, "--as-of")
     installation = open_installation(home)
     with installation.catalog.reading() as session:
-        view = record_views.show_record(session, record_id)
+        view = record_views.show_record(session, record_id, record_views.ViewContext.for_settings(installation.settings, day))
     if as_json:
         emit_json(view)
         return
@@ -148,7 +153,14 @@ def show(
         f"sent       {view['sent_at_first'] or '-'} .. {view['sent_at_last'] or '-'}",
         f"series     {view['series']['code']} (confidence {view['series']['confidence']:.2f}, {view['series']['decided_by']})",
         f"text       {view['text_chars']} characters",
+        "retention  " + (
+            f"{view['retention']['state']}: eligible on {view['retention']['eligible_on'] or '-'}, destroy by {view['retention']['destroy_by'] or '-'} "
+            f"({view['retention']['trigger']} {view['retention']['trigger_date'] or '?'}, schedule v{view['retention']['schedule_version']})"
+            if view["retention"]["state"] else "not computed yet"
+        ),
     ]
+    if view["holds"]:
+        lines.append(f"holds      {', '.join(view['holds'])}")
     for link in view["students"]:
         evidence = "; ".join(str(e.get("detail")) for e in link["evidence"])
         lines.append(f"student    {link['student_id']} (confidence {link['confidence']:.2f}): {evidence}")

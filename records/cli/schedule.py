@@ -12,7 +12,7 @@ from rich.table import Table
 
 from records.cli.common import ActorOption, HomeOption, JsonOption, emit_json, new_app, open_installation, parse_date
 from records.errors import NotFound, UsageError
-from records.storage import schedules
+from records.storage import retention, schedules
 from records.storage.users import authorize
 
 app = new_app("The retention schedule: series, periods, triggers and confirmations.")
@@ -63,11 +63,12 @@ def load(
         who = authorize(session, actor, "schedule.load")
         version = schedules.load_version(session, schedule, actor=who, source_name=file.name)
         view = schedules.show(session, version)
+        changed = retention.recompute(session, installation.settings, actor=who)
     if as_json:
         emit_json(view)
         return
     unconfirmed = [s.code for s in view.series if not s.confirmed]
-    typer.echo(f"schedule version {version} loaded from {file.name}" + (f"; to confirm before anything under them is destroyed: {', '.join(unconfirmed)}" if unconfirmed else ""))
+    typer.echo(f"schedule version {version} loaded from {file.name}; {changed} record(s) recomputed" + (f"; to confirm before anything under them is destroyed: {', '.join(unconfirmed)}" if unconfirmed else ""))
 
 
 @app.command("confirm")

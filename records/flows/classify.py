@@ -16,6 +16,7 @@ from records.intake.model import Evidence
 from records.retention.classify import Decision, SeriesCandidate, Thresholds, classify
 from records.retention.matching import StudentLink
 from records.storage import classification as store
+from records.storage import retention
 from records.storage.installation import Installation
 
 CHUNK = 200
@@ -26,10 +27,17 @@ class ClassifyReport:
     classified: int = 0
     in_review: int = 0
     changed: int = 0
+    retention_changed: int = 0
     released_containers: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, object]:
-        return {"classified": self.classified, "in_review": self.in_review, "changed": self.changed, "released_containers": self.released_containers}
+        return {
+            "classified": self.classified,
+            "in_review": self.in_review,
+            "changed": self.changed,
+            "retention_changed": self.retention_changed,
+            "released_containers": self.released_containers,
+        }
 
 
 def _stored_parent(record_id: str, links: list[tuple[str, float]], code: str, confidence: float, thresholds: Thresholds) -> Decision:
@@ -78,6 +86,7 @@ def classify_records(installation: Installation, record_ids: Sequence[str] | Non
                 report.classified += 1
                 report.in_review += decision.in_review
             store.append_many(session, events, now=now)
+            report.retention_changed += retention.recompute(session, installation.settings, list(decisions), now=now)
             report.released_containers += store.release_containers(
                 session, installation.content, store.sources_of_records(session, list(decisions)), actor=actor, now=now
             )
@@ -89,3 +98,9 @@ def reclassify_all(installation: Installation, *, actor: str = "engine") -> Clas
     with installation.catalog.reading() as session:
         ids = store.engine_decided(session)
     return classify_records(installation, ids, actor=actor)
+
+
+def recompute_retention(installation: Installation, *, actor: str = "engine") -> int:
+    """Recompute every live record's retention (a roster import, a new schedule version)."""
+    with installation.catalog.writing() as session:
+        return retention.recompute(session, installation.settings, actor=actor)

@@ -118,6 +118,32 @@ def trigger_date(series: SeriesTerms, dates: RecordDates, zone: ZoneInfo) -> tup
     return None, f"unknown trigger {series.trigger}"
 
 
+def state_on(
+    eligible_on: dt.date | None,
+    destroy_by: dt.date | None,
+    *,
+    as_of: dt.date,
+    due_soon_days: int = 90,
+    held: bool = False,
+    proposed: bool = False,
+    destroyed: bool = False,
+) -> str:
+    """The state on a day, by the precedence of domain.md."""
+    if destroyed:
+        return "destroyed"
+    if proposed:
+        return "proposed"
+    if held:
+        return "held"
+    if destroy_by is not None and as_of > destroy_by:
+        return "overdue"
+    if eligible_on is not None and as_of >= eligible_on:
+        if destroy_by is not None and (destroy_by - as_of).days <= due_soon_days:
+            return "due_soon"
+        return "eligible"
+    return "retain"
+
+
 def compute(
     series: SeriesTerms,
     dates: RecordDates,
@@ -142,20 +168,7 @@ def compute(
             eligible_on = add_period(begin, parse_duration(series.retention))
             if destroy_by is not None and eligible_on > destroy_by:
                 eligible_on = destroy_by  # a grace never pushes past the legal maximum
-    if destroyed:
-        state = "destroyed"
-    elif proposed:
-        state = "proposed"
-    elif held:
-        state = "held"
-    elif destroy_by is not None and as_of > destroy_by:
-        state = "overdue"
-    elif destroy_by is not None and (destroy_by - as_of).days <= due_soon_days and eligible_on is not None and as_of >= eligible_on:
-        state = "due_soon"
-    elif eligible_on is not None and as_of >= eligible_on:
-        state = "eligible"
-    else:
-        state = "retain"
+    state = state_on(eligible_on, destroy_by, as_of=as_of, due_soon_days=due_soon_days, held=held, proposed=proposed, destroyed=destroyed)
     return Retention(
         trigger=series.trigger,
         trigger_date=start,
@@ -170,4 +183,4 @@ def compute(
     )
 
 
-__all__ = ["STATES", "RecordDates", "Retention", "SeriesTerms", "add_period", "compute", "school_year_end", "trigger_date"]
+__all__ = ["STATES", "RecordDates", "Retention", "SeriesTerms", "add_period", "compute", "school_year_end", "state_on", "trigger_date"]

@@ -193,6 +193,16 @@ class Record(Base):
     updated_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     # Who decided the student links: "engine" until a person does; the engine never
     # overwrites a person's decision (series_decided_by does the same for the series).
+    # Retention as last computed (records.retention.eligibility): dates are stored so
+    # that disposal planning runs in the database; the state depends on the day and is
+    # derived when read.
+    retention_trigger: Mapped[str | None] = mapped_column(String(32))
+    trigger_date: Mapped[dt.date | None] = mapped_column(Date)
+    eligible_on: Mapped[dt.date | None] = mapped_column(Date)
+    destroy_by: Mapped[dt.date | None] = mapped_column(Date)
+    disposition: Mapped[str | None] = mapped_column(String(16))
+    needs_approval: Mapped[bool | None] = mapped_column(Boolean)
+    schedule_version: Mapped[int | None] = mapped_column(Integer)
     students_decided_by: Mapped[str] = mapped_column(String(128), default="engine")
     classified_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     classifier: Mapped[str | None] = mapped_column(String(128))
@@ -200,6 +210,8 @@ class Record(Base):
     __table_args__ = (
         Index("ix_records_source", "source_id"),
         Index("ix_records_classified", "classified_at"),
+        Index("ix_records_eligible", "eligible_on"),
+        Index("ix_records_destroy_by", "destroy_by"),
         Index("ix_records_series", "series_code"),
         Index("ix_records_dedupe", "dedupe_key"),
         Index("ix_records_origin", "origin_key"),
@@ -276,6 +288,21 @@ class ReviewItem(Base):
     __table_args__ = (Index("ix_review_open", "closed_at", "record_id"),)
 
 
+class Hold(Base):
+    """Nothing under a hold is destroyed. Criteria: AND across kinds, OR within one kind."""
+
+    __tablename__ = "holds"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    reason: Mapped[str] = mapped_column(Text)
+    criteria: Mapped[dict[str, Any]] = mapped_column(JSON)
+    placed_by: Mapped[str] = mapped_column(String(128))
+    placed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    released_by: Mapped[str | None] = mapped_column(String(128))
+    released_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
 class Tombstone(Base):
     """What remains of a destroyed record: enough to prove it existed and went lawfully."""
 
@@ -330,6 +357,7 @@ class KeyValue(Base):
 __all__ = [
     "AuditEventRow",
     "Base",
+    "Hold",
     "KeyValue",
     "Record",
     "RecordPage",

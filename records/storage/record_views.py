@@ -1,7 +1,7 @@
 """The catalog's answers to ``records list``, ``show``, ``text`` and ``quarantine list``.
 
-Shapes follow cli.md exactly; fields that later capabilities fill (students, series
-evidence, retention, holds) hold their empty values until then.
+Shapes follow cli.md exactly. Retention dates are stored on each record; the state is
+derived for the day asked (today, or ``--as-of``), with the holds in force.
 """
 
 from __future__ import annotations
@@ -13,8 +13,11 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from zoneinfo import ZoneInfo
+
+from records.config import DistrictSettings
 from records.errors import NotFound, Refused
-from records.storage import audit
+from records.storage import audit, retention
 from records.storage.content import ContentStore
 from records.storage.models import Record, RecordPage, RecordSource, RecordStudent, Source, Tombstone
 
@@ -23,16 +26,6 @@ def _instant(value: dt.datetime | None) -> str | None:
     return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if value else None
 
 
-EMPTY_RETENTION: dict[str, Any] = {
-    "trigger": None,
-    "trigger_date": None,
-    "eligible_on": None,
-    "destroy_by": None,
-    "disposition": None,
-    "needs_approval": None,
-    "schedule_version": None,
-    "state": None,
-}
 
 
 @dataclass(frozen=True)
@@ -42,12 +35,28 @@ class RecordFilter:
     status: str | None = None
     format: str | None = None
     source_id: str | None = None
+    state: str | None = None
 
 
-def _views(session: Session, rows: list[Record]) -> list[dict[str, Any]]:
+@dataclass(frozen=True)
+class ViewContext:
+    """What the derived fields of a view depend on: the day and the district's settings."""
+
+    as_of: dt.date
+    zone: ZoneInfo
+    due_soon_days: int = 90
+
+    @classmethod
+    def for_settings(cls, settings: DistrictSettings, as_of: dt.date | None = None) -> ViewContext:
+        return cls(as_of or dt.datetime.now(settings.zone).date(), settings.zone, settings.due_soon_days)
+
+
+def _views(session: Session, rows: list[Record], context: ViewContext | None = None) -> list[dict[str, Any]]:
     if not rows:
         return []
+    context = context or ViewContext.for_settings(DistrictSettings())
     ids = [r.id for r in rows]
+    holds = retention.holds_on(session, ids, context.zone)
     sources: dict[str, list[str]] = {}
     for record_id, source_id in session.execute(
         select(RecordSource.record_id, RecordSource.source_id).where(RecordSource.record_id.in_(ids)).order_by(RecordSource.source_id)
@@ -88,8 +97,8 @@ def _views(session: Session, rows: list[Record]) -> list[dict[str, Any]]:
                     "evidence": r.series_evidence,
                     "decided_by": r.series_decided_by,
                 },
-                "retention": dict(EMPTY_RETENTION),
-                "holds": [],
+                "retention": retention.retention_view(r, as_of=context.as_of, due_soon_days=context.due_soon_days, held=bool(holds.get(r.id))),
+                "holds": holds.get(r.id, []),
                 "status": r.status,
                 "pages": [] if destroyed else pages.get(r.id, []),
                 "extraction_evidence": r.extraction_evidence,
@@ -98,7 +107,7 @@ def _views(session: Session, rows: list[Record]) -> list[dict[str, Any]]:
     return views
 
 
-def list_records(session: Session, where: RecordFilter) -> list[dict[str, Any]]:
+def list_records(session: Session, where: RecordFilter, context: ViewContext | None = None) -> list[dict[str, Any]]:
     query = select(Record).order_by(Record.created_at, Record.id)
     if where.series:
         query = query.where(Record.series_code == where.series)
@@ -110,14 +119,17 @@ def list_records(session: Session, where: RecordFilter) -> list[dict[str, Any]]:
         query = query.where(Record.id.in_(select(RecordStudent.record_id).where(RecordStudent.student_id == where.student_id)))
     if where.source_id:
         query = query.where(Record.id.in_(select(RecordSource.record_id).where(RecordSource.source_id == where.source_id)))
-    return _views(session, list(session.execute(query).scalars()))
+    views = _views(session, list(session.execute(query).scalars()), context)
+    if where.state:
+        views = [v for v in views if v["retention"]["state"] == where.state]
+    return views
 
 
-def show_record(session: Session, record_id: str) -> dict[str, Any]:
+def show_record(session: Session, record_id: str, context: ViewContext | None = None) -> dict[str, Any]:
     row = session.get(Record, record_id)
     if row is None:
         raise NotFound(f"no record {record_id!r}: see `records list`")
-    return _views(session, [row])[0]
+    return _views(session, [row], context)[0]
 
 
 def read_text(session: Session, content: ContentStore, record_id: str, *, actor: str, purpose: str | None) -> str:
