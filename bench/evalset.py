@@ -6,12 +6,22 @@ or ``from bench.evalset import generate; generate(out_dir, seed=...)`` (returns 
 of ``labels.json``). Deterministic for a seed; no network; only the project's libraries.
 
 OUT_DIR receives ``roster.csv`` (40 fictional students), ``staff.csv`` (8 staff),
-``files/tune/...`` and ``files/report/...`` (each input file wholly in one split, chosen
-by a seeded draw per file that leans towards the lighter split) and ``labels.json``: one
-entry per record the engine should produce, with its path, format and locator as
-cli.md spells them, the staff member to pass as ``--staff``, the students it identifies,
-its series, and the hard cases it carries. Texts come from ``evalset_text`` (several
-wordings per series and per kind of correspondent, with typos and passing mentions).
+``files/tune/...`` and ``files/report/...`` and ``labels.json``: one entry per record the
+engine should produce, with its path, format and locator as cli.md spells them, the staff
+member to pass as ``--staff``, the students it identifies, its series, the hard cases it
+carries and the ids of the templates its text was written from. Texts come from
+``evalset_text`` (several wordings per series and per kind of correspondent, with typos
+and passing mentions).
+
+The report split is unseen wording. Every template (each entry of every pool: chat
+scripts, email subjects and bodies, greetings, sign-offs, forwarding notes, X posts) has
+exactly one split, fixed whatever the seed (``TEMPLATE_SPLIT``: entries alternate between
+the splits within a pool, and entries whose wording is the same once names are removed
+share a split). Each input file is wholly in one split, decided before any of its text is
+chosen (``Generator.begin_file``: the files of a kind alternate between the splits, the
+first going to the split with fewer records so far), and its texts are then drawn only
+from that split's templates. So rules tuned on ``tune`` have never seen the wording of
+``report``; names, dates, classes and places (fill-ins, not wording) are shared.
 
 Everyone here is fictional: phone numbers are in the 555-01xx range, domains under
 ``example.org``/``example.net``/``example.com``. Outlook ``.msg`` files are not made: no
@@ -298,6 +308,7 @@ class Rec:
     direction: str = "in"
     times: list[dt.datetime] = field(default_factory=list)  # aware, one per turn (or one for an email)
     names: list[str] = field(default_factory=list)  # the students as the text names them
+    templates: list[str] = field(default_factory=list)  # ids of the wordings used (evalset_text pools)
     # filled by the writers
     fmt: str = ""
     locator: str | None = None
@@ -481,6 +492,82 @@ class Maker:
         return out
 
 
+# ----------------------------------------------------------------------------- templates and splits
+
+SPLITS = ("tune", "report")
+
+
+def _pools() -> dict[str, list[Any]]:
+    """Every pool of wording, by id: a template's id is ``<pool id>#<index>``."""
+    pools: dict[str, list[Any]] = {}
+    for (series, kind), pool in T.CHAT.items():
+        pools[f"chat:{series}:{kind}"] = pool
+    for (series, kind), pool in T.EMAIL.items():
+        pools[f"email:{series}:{kind}"] = pool
+    for series, pool in T.POSTS.items():
+        pools[f"posts:{series}"] = pool
+    pools["forward-note"] = T.FORWARD_NOTES
+    pools["greeting-to-staff"] = T.GREETINGS_TO_STAFF
+    pools["greeting-to-guardian"] = T.GREETINGS_TO_GUARDIAN
+    pools["signoff-staff"] = T.SIGNOFFS_STAFF
+    pools["signoff-guardian"] = T.SIGNOFFS_GUARDIAN
+    return pools
+
+
+POOLS = _pools()
+
+
+def template_text(entry: Any) -> str:
+    """A template as one string (a chat's lines without speakers; an email's subject and body)."""
+    if isinstance(entry, list):
+        return "\n".join(line.split("|", 1)[1] for line in entry)
+    if isinstance(entry, tuple):
+        return f"{entry[0]}\n{entry[1]}"
+    return entry
+
+
+def _name_class(entry: Any) -> tuple[bool, ...]:
+    text = template_text(entry)
+    return tuple(key in text for key in ("{s}", "{s2}", "{rel}"))
+
+
+def normalise_wording(text: str) -> str:
+    """A wording without its names and fill-ins: placeholders (or, in a written message,
+    nothing) removed, lower case, punctuation and spacing folded."""
+    return re.sub(r"[^a-z0-9]+", " ", re.sub(r"\{[a-z0-9_]+\}", " ", text.lower())).strip()
+
+
+def _assign_splits() -> dict[str, str]:
+    """Template id -> split, fixed whatever the seed. Within a pool, entries alternate
+    between the splits within each class of entries that name the same people (so each
+    split gets chats that name the student and chats that do not), each class starting on
+    the split the one before it did not, and pools starting on alternate splits. Entries
+    whose wording is the same once names are removed (``Hi {t},`` and ``Hi,``) share the
+    split of the first one, in any pool."""
+    by_wording: dict[str, str] = {}
+    out: dict[str, str] = {}
+    for n, (pid, pool) in enumerate(POOLS.items()):
+        classes: dict[tuple[bool, ...], int] = {}
+        seen: Counter[tuple[bool, ...]] = Counter()
+        for i, entry in enumerate(pool):
+            wording = normalise_wording(template_text(entry))
+            if wording not in by_wording:
+                cls = _name_class(entry)
+                ordinal = classes.setdefault(cls, len(classes))
+                by_wording[wording] = SPLITS[(seen[cls] + ordinal + n) % 2]
+                seen[cls] += 1
+            out[f"{pid}#{i}"] = by_wording[wording]
+    return out
+
+
+TEMPLATE_SPLIT = _assign_splits()
+
+
+def template_by_id(tid: str) -> Any:
+    pid, index = tid.rsplit("#", 1)
+    return POOLS[pid][int(index)]
+
+
 # ----------------------------------------------------------------------------- conversations
 
 
@@ -510,13 +597,22 @@ class Conversations:
         self.rng = rng
         self.m = Maker(people, rng)
         self.used_templates: Counter[str] = Counter()
+        self.split = SPLITS[0]  # the split of the file being made: set by the Generator before any text is chosen
 
-    def _pick(self, pool: list[Any], key: str) -> Any:
+    def pick(self, pid: str, where: Any = None, prefer: Any = None) -> tuple[str, Any]:
+        """(template id, template) from pool ``pid``, among the entries of the current
+        split only (and those ``where`` accepts; those ``prefer`` accepts if any)."""
+        pool = POOLS[pid]
+        allowed = [i for i in range(len(pool)) if TEMPLATE_SPLIT[f"{pid}#{i}"] == self.split and (where is None or where(pool[i]))]
+        if not allowed:
+            raise ValueError(f"no template of {pid} for the {self.split} split")
+        if prefer is not None:
+            allowed = [i for i in allowed if prefer(pool[i])] or allowed
         # the least used of a few random candidates: every wording gets used
-        candidates = [self.rng.randrange(len(pool)) for _ in range(3)]
-        best = min(candidates, key=lambda i: self.used_templates[f"{key}#{i}"])
-        self.used_templates[f"{key}#{best}"] += 1
-        return pool[best]
+        candidates = [self.rng.choice(allowed) for _ in range(3)]
+        best = min(candidates, key=lambda i: self.used_templates[f"{pid}#{i}"])
+        self.used_templates[f"{pid}#{best}"] += 1
+        return f"{pid}#{best}", pool[best]
 
     def _subjects(self, party: Party, series: str, tags: set[str], chat: bool) -> tuple[list[str], list[str], str]:
         """(names as written, student ids, template kind) for a party and series.
@@ -567,14 +663,21 @@ class Conversations:
         st = family[0]
         return [self._ref(st, True, 0)], [st.sid], "guardian"
 
-    def chat(self, owner: Staff, party: Party, series: str, start: dt.datetime | None = None, year: int | None = None) -> Rec:
+    def chat(self, owner: Staff, party: Party, series: str, start: dt.datetime | None = None, year: int | None = None,
+             unnamed: bool = False, named: bool = False) -> Rec:
+        """A chat; ``unnamed`` prefers a wording that does not name the student (known from
+        the participant only), ``named`` one that does."""
         rng = self.rng
         tags: set[str] = set()
         names, ids, kind = self._subjects(party, series, tags, True)
-        pool = T.CHAT.get((series, kind)) or T.CHAT[(series, "guardian")]
-        template = self._pick(pool, f"chat:{series}:{kind}")
-        if kind == "guardian" and len(party.students) > 1 and not any("{s}" in line for line in template):
-            template = next(t for t in pool if any("{s}" in line for line in t))
+        pool_kind = kind if (series, kind) in T.CHAT else "guardian"
+
+        def names_student(t: list[str]) -> bool:
+            return any("{s}" in line for line in t)
+
+        where = names_student if kind == "guardian" and len(party.students) > 1 else None
+        prefer = (lambda t: not names_student(t)) if unnamed and where is None else (names_student if named else None)
+        tid, template = self.pick(f"chat:{series}:{pool_kind}", where, prefer)
         text_all = " ".join(template)
         self._keep_name_tags(tags, text_all)
         if kind == "guardian" and "{s}" not in text_all:
@@ -591,7 +694,7 @@ class Conversations:
         if start is None:
             start = self._when(ids, series, year)
         used = [n for n, key in zip(names, ("{s}", "{s2}", "{s3}")) if key in text_all]
-        rec = Rec(series=series, students=ids, tags=tags, note="", turns=turns, times=self.m.spread(start, len(turns)), names=used)
+        rec = Rec(series=series, students=ids, tags=tags, note="", turns=turns, times=self.m.spread(start, len(turns)), names=used, templates=[tid])
         rec.note = self._note(owner, party, series, used, "chat")
         if ids and not used:
             rec.note += " (the student is not named: known from the participant)"
@@ -601,8 +704,9 @@ class Conversations:
         rng = self.rng
         tags: set[str] = set()
         names, ids, kind = self._subjects(party, series, tags, False)
-        pool = T.EMAIL.get((series, kind)) or T.EMAIL.get((series, "guardian")) or next(v for k, v in T.EMAIL.items() if k[0] == series)
-        subject, body, direction = self._pick(pool, f"email:{series}:{kind}")
+        pool_key = next(k for k in [(series, kind), (series, "guardian"), *T.EMAIL] if k in T.EMAIL and k[0] == series)
+        tid, (subject, body, direction) = self.pick(f"email:{pool_key[0]}:{pool_key[1]}")
+        templates = [tid]
         self._keep_name_tags(tags, subject + body)
         if kind == "personal" and party.relative_first and "{rel}" in subject + body:
             tags.add("relative-shares-student-name")
@@ -612,16 +716,16 @@ class Conversations:
         v = self.m.values(owner, party, names, rng)
         if not v["g"]:
             v["g"] = "all"
-        if direction == "in":
-            v["hi"] = rng.choice(T.GREETINGS_TO_STAFF).format(**v)
-            v["bye"] = rng.choice(T.SIGNOFFS_GUARDIAN).format(**v)
-        else:
-            v["hi"] = rng.choice(T.GREETINGS_TO_GUARDIAN).format(**v)
-            v["bye"] = rng.choice(T.SIGNOFFS_STAFF).format(**v)
+        for key, pid in (("hi", "greeting-to-staff" if direction == "in" else "greeting-to-guardian"),
+                         ("bye", "signoff-guardian" if direction == "in" else "signoff-staff")):
+            gid, text = self.pick(pid)
+            if "{" + key + "}" in body:
+                templates.append(gid)
+            v[key] = text.format(**v)
         subject, body = self.m.fill_all([subject, self.m.roughen(body, rng, 0.25)], v)
         when = self._when(ids, series, year)
         rec = Rec(series=series, students=ids, tags=tags, note=self._note(owner, party, series, names, "email"), subject=subject, body=body,
-                  direction=direction, times=[when], names=names)
+                  direction=direction, times=[when], names=names, templates=templates)
         return rec
 
     def _when(self, ids: list[str], series: str, year: int | None) -> dt.datetime:
@@ -677,6 +781,7 @@ class OutFile:
     staff_id: str | None
     records: list[Rec]
     write: Any  # callable(path) -> None
+    split: str = ""  # decided before any of its text (Generator.begin_file)
 
 
 def ms(moment: dt.datetime) -> int:
@@ -859,6 +964,29 @@ class Generator:
         self.files: list[OutFile] = []
         self.sms_used: set[tuple[str, str]] = set()
         self.guardians_used_sms: set[str] = set()
+        self.split_rng = random.Random(seed * 31 + 7)
+        self.weight = dict.fromkeys(SPLITS, 0)  # records per split so far
+        self.kind_start: dict[str, int] = {}
+
+    # -- splits
+    def begin_file(self, kind: str, index: int) -> str:
+        """Decide the split of the ``index``-th file of ``kind`` before any of its text is
+        chosen: the files of a kind alternate between the splits, the first going to the
+        split with fewer records so far (a seeded draw on a tie). Every wording then comes
+        from that split's share of the pools (``TEMPLATE_SPLIT``)."""
+        if kind not in self.kind_start:
+            if self.weight["tune"] == self.weight["report"]:
+                self.kind_start[kind] = self.split_rng.randrange(2)
+            else:
+                self.kind_start[kind] = SPLITS.index(min(SPLITS, key=lambda k: self.weight[k]))
+        split = SPLITS[(self.kind_start[kind] + index) % 2]
+        self.conv.split = split
+        return split
+
+    def add_file(self, f: OutFile) -> None:
+        f.split = self.conv.split
+        self.weight[f.split] += len(f.records)
+        self.files.append(f)
 
     # -- helpers
     @property
@@ -900,16 +1028,19 @@ class Generator:
     def single_emails(self, count: int) -> None:
         mix = {"STU-TEMPORARY": 20, "CORR-TRANSITORY": 10, "CORR-ADMIN": 14, "STU-SPED": 14, "STU-TRANSCRIPT": 8, "PUBLIC-RECORDS-REQUEST": 22, "PERSONNEL": 16}
         for n in range(count):
+            self.begin_file("eml", n)
             series = _weighted(self.rng, mix)
             owner = self.S("T105") if series == "PUBLIC-RECORDS-REQUEST" else self.rng.choice(self.staff)
             party = self.email_party(owner, series)
             rec = self.conv.email(owner, party, series)
             forward = n % 5 == 1 and party.kind in ("guardian", "requester", "staff")
-            no_id = n in (5, 33)
+            no_id = n in (5, 34)  # files of both splits (the files of a kind alternate)
             if forward:
-                note = self.conv.m.fill(self.rng.choice(T.FORWARD_NOTES), {"s": rec.names[0] if rec.names else "the student"})
-                raw = self.w.build_forward(owner, party, rec, note, "gmail" if n % 12 == 2 else "outlook")
-                staff_id = None if n % 4 == 0 else owner.sid
+                nid, note = self.conv.pick("forward-note")
+                rec.templates.append(nid)
+                note = self.conv.m.fill(note, {"s": rec.names[0] if rec.names else "the student"})
+                raw = self.w.build_forward(owner, party, rec, note, "gmail" if (n // 5) % 3 == 2 else "outlook")
+                staff_id = None if (n // 5) % 3 == 0 else owner.sid
             else:
                 raw = self.w.build_email(owner, party, rec, message_id=not no_id)
                 if no_id:
@@ -917,15 +1048,16 @@ class Generator:
                 staff_id = owner.sid if self.rng.random() < 0.8 else None
             rec.fmt = "email"
             slug = _slug(rec.subject)[:24] or "message"
-            self.files.append(OutFile("eml", f"{n:03d}-{slug}.eml", staff_id, [rec], lambda path, raw=raw: path.write_bytes(raw)))
+            self.add_file(OutFile("eml", f"{n:03d}-{slug}.eml", staff_id, [rec], lambda path, raw=raw: path.write_bytes(raw)))
 
     def mboxes(self, plans: list[tuple[str, bool, int]]) -> None:
         for index, (sid, personal, count) in enumerate(plans):
             owner = self.S(sid)
             chunks, recs = [], []
+            self.begin_file("mbox", index)
             school_mix = {"STU-TEMPORARY": 32, "CORR-TRANSITORY": 16, "CORR-ADMIN": 18, "STU-SPED": 12, "STU-TRANSCRIPT": 6, "PUBLIC-RECORDS-REQUEST": 30 if sid == "T105" else 0, "PERSONNEL": 10}
-            for _ in range(count):
-                series = ("NON-RECORD" if self.rng.random() < 0.75 else "STU-TEMPORARY") if personal else _weighted(self.rng, school_mix)
+            for k in range(count):
+                series = ("NON-RECORD" if self.rng.random() < 0.75 and k != 2 else "STU-TEMPORARY") if personal else _weighted(self.rng, school_mix)
                 if series == "PUBLIC-RECORDS-REQUEST" and sid != "T105":
                     series = "CORR-ADMIN"
                 party = self.email_party(owner, series)
@@ -942,12 +1074,13 @@ class Generator:
                 chunks.append(sep + body + (b"" if body.endswith(b"\n") else b"\n") + b"\n")
             data = b"".join(chunks)
             name = f"{sid.lower()}-{'personal-gmail' if personal else 'takeout'}-{index}.mbox"
-            self.files.append(OutFile("mbox", name, sid, recs, lambda path, data=data: path.write_bytes(data)))
+            self.add_file(OutFile("mbox", name, sid, recs, lambda path, data=data: path.write_bytes(data)))
 
     def printouts(self, pdfs: int, scans: int) -> None:
         mix = {"STU-TEMPORARY": 30, "CORR-TRANSITORY": 18, "STU-SPED": 18, "STU-TRANSCRIPT": 8, "PUBLIC-RECORDS-REQUEST": 10, "PERSONNEL": 10, "CORR-ADMIN": 10}
         for n in range(pdfs + scans):
             scan = n >= pdfs
+            self.begin_file("scans" if scan else "pdf", n - pdfs if scan else n)
             series = _weighted(self.rng, mix)
             owner = self.S("T105") if series == "PUBLIC-RECORDS-REQUEST" else self.rng.choice(self.staff)
             texts = series in ("STU-TEMPORARY", "CORR-TRANSITORY", "STU-SPED") and self.rng.random() < 0.5
@@ -966,10 +1099,10 @@ class Generator:
             staff_id = owner.sid if self.rng.random() < 0.7 else None
             if not scan:
                 rec.fmt = "printout-pdf"
-                self.files.append(OutFile("pdf", f"printout-{n:03d}.pdf", staff_id, [rec], lambda path, lines=lines: write_pdf(path, lines)))
+                self.add_file(OutFile("pdf", f"printout-{n:03d}.pdf", staff_id, [rec], lambda path, lines=lines: write_pdf(path, lines)))
             else:
                 k = n - pdfs
-                dpi = [200, 200, 250, 300][k % 4]
+                dpi = [200, 200, 250, 300][(k // 2) % 4]
                 rotate = [0.0, 0.8, -1.2, 0.0, 1.6, 0.4][k % 6]
                 speckle = [0, 0, 150, 300, 0, 200][k % 6]
                 soften = 2.8 if k % 5 == 4 else 1.0
@@ -977,11 +1110,11 @@ class Generator:
                     rec.tags.add("ocr-damage")
                 rec.fmt = "printout-scan"
                 seed = self.rng.getrandbits(32)
-                self.files.append(OutFile("scans", f"scan-{k:03d}.png", staff_id, [rec],
+                self.add_file(OutFile("scans", f"scan-{k:03d}.png", staff_id, [rec],
                                           lambda path, lines=lines, dpi=dpi, rotate=rotate, speckle=speckle, seed=seed, soften=soften: write_scan(path, lines, dpi=dpi, rotate=rotate, speckle=speckle, seed=seed, soften=soften)))
 
     # -- thread plans shared by the chat exports
-    def thread_segments(self, owner: Staff, party: Party, segments: int, series_pick: Any) -> list[Rec]:
+    def thread_segments(self, owner: Staff, party: Party, segments: int, series_pick: Any, unnamed_first: bool = False) -> list[Rec]:
         years = self.rng.sample(SCHOOL_YEARS, k=min(segments, len(SCHOOL_YEARS)))
         recs = []
         for yr in sorted(years):
@@ -989,7 +1122,7 @@ class Generator:
             if before and dt.date(yr, 10, 1) >= before:
                 continue
             series = series_pick()
-            recs.append(self.conv.chat(owner, party, series, year=yr))
+            recs.append(self.conv.chat(owner, party, series, year=yr, unnamed=unnamed_first and not recs))
         return recs
 
     def boundary_thread(self, owner: Staff, party: Party, series: str) -> list[Rec]:
@@ -1002,14 +1135,17 @@ class Generator:
         first_times = [late - dt.timedelta(minutes=7 * (cut - 1 - i)) for i in range(cut)]
         early = dt.datetime(yr, 7, 1, 0, 25, tzinfo=NY)
         second_times = [early + dt.timedelta(minutes=6 * i) for i in range(len(turns) - cut)]
-        a = Rec(rec.series, list(rec.students), set(rec.tags) | {"school-year-boundary"}, rec.note + " (June 30 part)", turns[:cut], times=first_times)
-        b = Rec(rec.series, list(rec.students), set(rec.tags) | {"school-year-boundary"}, rec.note + " (July 1 part)", turns[cut:], times=second_times)
+        a = Rec(rec.series, list(rec.students), set(rec.tags) | {"school-year-boundary"}, rec.note + " (June 30 part)", turns[:cut], times=first_times, templates=list(rec.templates))
+        b = Rec(rec.series, list(rec.students), set(rec.tags) | {"school-year-boundary"}, rec.note + " (July 1 part)", turns[cut:], times=second_times, templates=list(rec.templates))
         return [a, b]
 
     def guardian_series(self) -> str:
         return _weighted(self.rng, SERIES_BY_KIND["guardian"])
 
-    def chat_parties(self, owner: Staff, *, guardians: int, staff: int, personal: int, students: int = 0, avoid_guardians: set[str] | None = None) -> list[tuple[Party, list[Rec]]]:
+    def chat_parties(self, owner: Staff, *, guardians: int, staff: int, personal: int, students: int = 0, avoid_guardians: set[str] | None = None,
+                     unnamed_guardian: bool = False) -> list[tuple[Party, list[Rec]]]:
+        """The parties of a chat export and their threads; ``unnamed_guardian``: the first
+        one-child guardian's first thread prefers a wording that never names the child."""
         c = self.conv
         out: list[tuple[Party, list[Rec]]] = []
         seen: set[str] = set()
@@ -1024,7 +1160,9 @@ class Generator:
             seen.add(party.guardian.name)
             if avoid_guardians is not None:
                 avoid_guardians.add(party.guardian.name)
-            out.append((party, self.thread_segments(owner, party, self.rng.choice([1, 1, 2, 2, 3]), self.guardian_series)))
+            unnamed = unnamed_guardian and len(party.students) == 1
+            unnamed_guardian &= not unnamed
+            out.append((party, self.thread_segments(owner, party, self.rng.choice([1, 1, 2, 2, 3]), self.guardian_series, unnamed_first=unnamed)))
         for _ in range(students):
             st = self.rng.choice([s for s in self.people.students if s.grade >= 8 and s.sid not in seen])
             seen.add(st.sid)
@@ -1044,9 +1182,10 @@ class Generator:
     # -- SMS
     def sms_backups(self, owners: list[str]) -> None:
         for index, sid in enumerate(owners):
+            self.begin_file("sms", index)
             owner = self.S(sid)
-            parties = self.chat_parties(owner, guardians=4, staff=1, personal=2, avoid_guardians=self.guardians_used_sms)
-            if index % 2 == 0:
+            parties = self.chat_parties(owner, guardians=4, staff=1, personal=2, avoid_guardians=self.guardians_used_sms, unnamed_guardian=index in (0, 1))
+            if index in (0, 3, 4):  # files of both splits
                 party = self.conv.personal_party(owner, 2)
                 parties = [p for p in parties if p[0].name != party.name]
                 parties.append((party, self.boundary_thread(owner, party, "NON-RECORD")))
@@ -1072,7 +1211,7 @@ class Generator:
                    '<?xml-stylesheet type="text/xsl" href="sms.xsl"?>\n'
                    f'<smses count="{len(elements)}" backup_set="{self.w.uid(8)}" backup_date="1746781200000" type="full">\n'
                    + "".join(e for _, e in elements) + "</smses>\n")
-            self.files.append(OutFile("sms", f"sms-{sid.lower()}-20250509.xml", sid, recs, lambda path, xml=xml: path.write_text(xml, encoding="utf-8")))
+            self.add_file(OutFile("sms", f"sms-{sid.lower()}-20250509.xml", sid, recs, lambda path, xml=xml: path.write_text(xml, encoding="utf-8")))
 
     # -- Facebook / Instagram
     def meta_thread(self, owner: Staff, party: Party, recs: list[Rec], path: str, *, display: dict[str, str], title: str, group: bool, instagram: bool) -> dict[str, Any]:
@@ -1095,16 +1234,17 @@ class Generator:
     def facebook_exports(self, owners: list[str]) -> None:
         layouts = ["", "your_activity_across_facebook/", "your_facebook_activity/"]
         for index, sid in enumerate(owners):
+            self.begin_file("facebook", index)
             owner = self.S(sid)
             prefix = layouts[index % 3]
             parties = self.chat_parties(owner, guardians=3, staff=1, personal=2)
-            if index % 2 == 1:
+            if index in (1, 2, 5):  # files of both splits
                 party = self.conv.personal_party(owner, 1)
                 parties = [p for p in parties if p[0].name != party.name]
                 parties.append((party, self.boundary_thread(owner, party, "NON-RECORD")))
             members: dict[str, Any] = {}
             all_recs: list[Rec] = []
-            if index % 2 == 0:
+            if index in (0, 3, 4):
                 kids = self.rng.sample([s for s in self.people.students if not s.exit_date], 3)
                 gp = self.conv.group_party(kids, f"{self.rng.choice(['7B', 'Grade 8', 'Team', 'Robotics'])} parents")
                 parties.append((gp, [self.conv.chat(owner, gp, "CORR-TRANSITORY")]))
@@ -1128,14 +1268,15 @@ class Generator:
             profile_path = "profile_information/profile_information.json" if prefix == "" else "personal_information/profile_information/profile_information.json"
             key = "profile" if prefix == "" else "profile_v2"
             members[profile_path] = {key: {"name": {"full_name": mojibake(owner.full), "first_name": owner.first, "middle_name": "", "last_name": owner.last}}}
-            self.files.append(OutFile("facebook", f"facebook-{_slug(owner.full)}-{index}.zip", sid, all_recs, lambda path, m=members: _write_zip(path, m)))
+            self.add_file(OutFile("facebook", f"facebook-{_slug(owner.full)}-{index}.zip", sid, all_recs, lambda path, m=members: _write_zip(path, m)))
 
     def instagram_exports(self, owners: list[str]) -> None:
         inbox = "your_instagram_activity/messages/inbox"
         for index, sid in enumerate(owners):
+            self.begin_file("instagram", index)
             owner = self.S(sid)
             parties = self.chat_parties(owner, guardians=1, staff=0, personal=2, students=2)
-            if index % 2 == 0:
+            if index in (0, 1, 4):  # files of both splits
                 kids = self.rng.sample([s for s in self.people.students if s.grade >= 8 and not s.exit_date], 3)
                 gp = Party("group", "study group", students=kids, members=[self.conv.student_party(k) for k in kids])
                 parties.append((gp, [self.conv.chat(owner, gp, "CORR-TRANSITORY")]))
@@ -1164,21 +1305,24 @@ class Generator:
                 "Username": {"href": "", "value": owner.ig, "timestamp": 0}}}]}
             members["your_instagram_activity/content/posts_1.json"] = []
             members["connections/followers_and_following/followers_1.json"] = []
-            self.files.append(OutFile("instagram", f"instagram-{owner.ig}-{index}.zip", sid, all_recs, lambda path, m=members: _write_zip(path, m)))
+            self.add_file(OutFile("instagram", f"instagram-{owner.ig}-{index}.zip", sid, all_recs, lambda path, m=members: _write_zip(path, m)))
 
     # -- X
-    def x_archives(self, plans: list[tuple[str, str]]) -> None:
-        for index, (sid, posts_series) in enumerate(plans):
+    def x_archives(self, plans: list[tuple[str, tuple[str, str]]]) -> None:
+        """One archive per (owner, series of the posts of each of two school years)."""
+        for index, (sid, posts_plan) in enumerate(plans):
+            self.begin_file("x", index)
             owner = self.S(sid)
             rng = self.rng
             recs: list[Rec] = []
             conversations, groups = [], []
             # DMs with students (X ids only, never in the roster)
             students = rng.sample([s for s in self.people.students if s.grade >= 8 and not s.exit_date], 3)
-            for st in students:
+            for n, st in enumerate(students):
                 party = self.conv.student_party(st)
                 series = _weighted(rng, SERIES_BY_KIND["student"])
-                rec = self.conv.chat(owner, party, series)
+                # the first DM never names the student (an X id nothing explains), the others do when they can
+                rec = self.conv.chat(owner, party, series, unnamed=n == 0, named=n > 0)
                 if not _names_any(" ".join(t for _, t in rec.turns), [st]):
                     rec.tags.add("x-id-unknown")
                 rec.tags.add("x-numeric-id")
@@ -1220,13 +1364,15 @@ class Generator:
                 group_json.append({"dmConversation": {"conversationId": conv_id, "messages": messages}})
             # posts: two school years
             tweets = []
-            for yr in rng.sample(SCHOOL_YEARS, 2):
-                lines = POSTS[posts_series]
-                chosen = rng.sample(lines, 3)
+            for yr, posts_series in zip(rng.sample(SCHOOL_YEARS, 2), posts_plan, strict=True):
+                picks: list[tuple[str, str]] = []
+                for _ in range(3):  # three different posts
+                    picks.append(self.conv.pick(f"posts:{posts_series}", where=lambda t, taken=[t for _, t in picks]: t not in taken))
+                chosen = [t for _, t in picks]
                 start = self.conv.m.day_in_year(yr)
                 times = [start + dt.timedelta(days=d) for d in sorted(rng.sample(range(0, 12), 3))]
                 rec = Rec(posts_series, [], set(), f"{posts_series} posts of {owner.full} in {school_year(times[0])}",
-                          turns=[("M", t) for t in chosen], times=times)
+                          turns=[("M", t) for t in chosen], times=times, templates=[tid for tid, _ in picks])
                 rec.fmt = "x-posts"
                 rec.locator = f"x-posts#{school_year(times[0])}"
                 recs.append(rec)
@@ -1250,7 +1396,7 @@ class Generator:
                 "data/tweets.js": _ytd("tweets", tweets),
                 "data/like.js": _ytd("like", []),
             }
-            self.files.append(OutFile("x", f"twitter-{owner.x_handle.lower()}-{index}.zip", sid, recs,
+            self.add_file(OutFile("x", f"twitter-{owner.x_handle.lower()}-{index}.zip", sid, recs,
                                       lambda path, m=members: _write_zip(path, {k: v.encode() for k, v in m.items()})))
 
     def _x_messages(self, conv_id: str, ids: dict[str, str], recs: list[Rec], group: bool) -> list[dict[str, Any]]:
@@ -1268,33 +1414,6 @@ class Generator:
         return [m for _, m in out]
 
 
-POSTS = {
-    "CORR-ADMIN": [
-        "Our science fair is back in the gym this year. Judges needed - sign up at the main office!",
-        "Reminder: the school committee votes on the FY budget Tuesday night, public comment welcome.",
-        "Thank you to the PTO for funding the new library books \U0001F4DA",
-        "Early release Wednesday for professional development. Buses run at 12:15.",
-        "Congrats to our staff on a fantastic MCAS prep week.",
-        "The new STEM lab opens next month thanks to the facilities team.",
-        "Open house is Thursday 6-8pm, come meet the teachers!",
-    ],
-    "CORR-TRANSITORY": [
-        "Practice is moved to the gym today because of rain. 3:30 sharp.",
-        "Bus for Saturday's away game leaves at 7:45 from the back lot.",
-        "Game vs. Lincoln postponed to Thursday due to field conditions.",
-        "Reminder: physical forms due before the first practice Monday.",
-        "Team pictures tomorrow after school, wear your home jerseys.",
-        "No practice Friday - enjoy the long weekend!",
-    ],
-    "NON-RECORD": [
-        "Best pizza in Boston? Asking for a friend \U0001F355",
-        "Finally finished the marathon training plan. 18 miles today!",
-        "That Sox game though...",
-        "Weekend in Maine with the family, no phones allowed \U0001F332",
-        "Anyone else's garden completely taken over by zucchini?",
-        "Happy anniversary to my favorite person \u2764\ufe0f",
-    ],
-}
 
 
 def _names_any(text: str, students: list[Student]) -> bool:
@@ -1346,7 +1465,7 @@ def generate(out_dir: str | Path, seed: int = 2026, small: bool = False) -> Path
         g.sms_backups(["T100"])
         g.facebook_exports(["T103"])
         g.instagram_exports(["T101"])
-        g.x_archives([("T103", "CORR-TRANSITORY")])
+        g.x_archives([("T103", ("CORR-TRANSITORY", "CORR-TRANSITORY"))])
     else:
         g.single_emails(72)
         g.mboxes([("T100", False, 8), ("T101", False, 7), ("T102", False, 7), ("T104", False, 7), ("T105", False, 8), ("T103", False, 6),
@@ -1355,16 +1474,12 @@ def generate(out_dir: str | Path, seed: int = 2026, small: bool = False) -> Path
         g.sms_backups(["T100", "T103", "T107", "T102", "T106", "T101"])
         g.facebook_exports(["T100", "T103", "T105", "T106", "T104", "T101"])
         g.instagram_exports(["T100", "T103", "T101", "T106", "T102"])
-        g.x_archives([("T103", "CORR-TRANSITORY"), ("T101", "CORR-ADMIN"), ("T105", "CORR-ADMIN"), ("T100", "NON-RECORD")])
-    split_rng = random.Random(seed * 31 + 7)
-    weight = {"tune": 0, "report": 0}
+        # the archives alternate between the splits: each split gets posts of the three series
+        g.x_archives([("T103", ("CORR-TRANSITORY", "CORR-TRANSITORY")), ("T101", ("CORR-ADMIN", "CORR-TRANSITORY")),
+                      ("T105", ("CORR-ADMIN", "NON-RECORD")), ("T100", ("NON-RECORD", "CORR-ADMIN"))])
     labels = []
     for f in g.files:
-        lighter = min(weight, key=lambda k: weight[k])
-        diff = abs(weight["tune"] - weight["report"])
-        p_lighter = 0.5 if diff < 10 else 0.8
-        split = lighter if split_rng.random() < p_lighter else ("report" if lighter == "tune" else "tune")
-        weight[split] += len(f.records)
+        split = f.split
         folder = out / "files" / split / f.kind
         folder.mkdir(parents=True, exist_ok=True)
         target = folder / f.name
@@ -1374,6 +1489,7 @@ def generate(out_dir: str | Path, seed: int = 2026, small: bool = False) -> Path
             labels.append({
                 "split": split, "path": rel, "format": rec.fmt, "locator": rec.locator, "staff_id": f.staff_id,
                 "students": sorted(set(rec.students)), "series": rec.series, "hard_cases": sorted(rec.tags), "note": rec.note,
+                "templates": list(rec.templates),
             })
     path = out / "labels.json"
     path.write_text(json.dumps(labels, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
@@ -1387,6 +1503,10 @@ def summary(labels: list[dict[str, Any]]) -> str:
     lines.append("series: " + ", ".join(f"{k} {v}" for k, v in Counter(l["series"] for l in labels).most_common()))
     lines.append("formats: " + ", ".join(f"{k} {v}" for k, v in Counter(l["format"] for l in labels).most_common()))
     lines.append("hard cases: " + ", ".join(f"{k} {v}" for k, v in Counter(t for l in labels for t in l["hard_cases"]).most_common()))
+    for split in SPLITS:
+        tags = Counter(t for l in labels if l["split"] == split for t in l["hard_cases"])
+        used = {t for l in labels if l["split"] == split for t in l.get("templates", [])}
+        lines.append(f"{split}: {len(used)} templates; hard cases: " + ", ".join(f"{k} {v}" for k, v in sorted(tags.items())))
     lines.append("split x series x format:")
     for (split, series, fmt), n in sorted(by.items()):
         lines.append(f"  {split:6} {series:24} {fmt:18} {n}")

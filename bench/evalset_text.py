@@ -13,6 +13,12 @@ Chats are lists of ``"W|text"`` lines: W is ``M`` (the export's owner, a staff m
 ``(subject, body, direction)``; direction ``in`` is written by the other party to the
 staff member, ``out`` by the staff member. A conversation's content decides its series:
 several templates mention a student or a bus in passing on purpose.
+
+Each entry belongs to one split of the evaluation set (``evalset.TEMPLATE_SPLIT``:
+alternate entries of a pool, among those that name the same people), so a pool needs at
+least two entries per split, and a guardian chat pool needs in each split a wording that
+names the student (families of several children). Adding an entry in the middle of a
+pool moves the entries after it between splits: append instead.
 """
 
 from __future__ import annotations
@@ -56,6 +62,22 @@ CHAT: dict[tuple[str, str], list[list[str]]] = {
         ["M|Hi, {s} fell asleep twice in class this week. Is everything alright at home?",
          "T|Thanks for telling me. New baby in the house, nobody is sleeping lol. I'll make sure bedtime is earlier",
          "M|Congratulations! Totally understandable."],
+        ["T|Hi {t}, my kid says they got a zero on the {subj} homework but swears it was turned in. can you double check?",
+         "M|Hi {g}, found it, it was in the wrong folder. Fixed it, 9/10",
+         "T|oh thank god, thank you!!"],
+        ["M|Good afternoon {g}. Quick note from {subj}: the last test was rough for your kiddo, 58%. I'm offering a retake {day} after school and it would be great to see them there",
+         "T|Thanks for telling me, I will make sure. Is there something we should practice at home?",
+         "M|The review sheet on Classroom, problems 1-15. Khan Academy helps too"],
+        ["T|{s} told me they are moving seats because of talking, is that true lol",
+         "M|Haha yes, {s} and a friend were a bit too chatty. It's not a punishment, just a fresh start",
+         "T|fair enough. thanks for being honest"],
+        ["M|hi {g}, {s} left a jacket and the reading binder in my room again, they're in the lost and found by the office",
+         "T|omg again. thank you!!",
+         "M|No worries. Also the reading log is missing the last two weeks, can you check it gets signed?",
+         "T|will do tonight"],
+        ["T|Hi {t} I wanted to let you know {s}'s grandpa passed away this weekend so {s} might be quiet this week. please be patient",
+         "M|I'm so sorry for your loss. Thank you for telling me, I'll check in gently and give extra time on the essay",
+         "T|thank you that means a lot"],
     ],
     ("STU-TEMPORARY", "guardian-pair"): [
         ["T|Hi {t}, both {s} and {s2} are home sick with the flu. They'll be out until {day} probably",
@@ -66,6 +88,16 @@ CHAT: dict[tuple[str, str], list[list[str]]] = {
          "M|Booked!"],
         ["T|{t} can I ask how {s} and {s2} are doing? At home they fight about homework every night",
          "M|Honestly both are doing well in class. {s} could speak up more, {s2} rushes through work. Happy to meet"],
+        ["T|Hello {t}! quick question, do {s} and {s2} need separate copies of the novel or can they share?",
+         "M|They can share for now, but {s2} is a few chapters behind so maybe not for long :)",
+         "T|lol ok I'll order another copy"],
+        ["M|Hi {g}, both kids had a rough day. {s} and {s2} got into it at recess, nothing serious, but I separated them for the afternoon",
+         "T|Ugh sorry. sibling stuff. I'll talk to both tonight",
+         "M|Thanks, tomorrow's a new day"],
+        ["T|progress reports came today. {s} is doing great but {s2} has a D in {subj}?? what happened",
+         "M|{s2} missed a few quizzes during the flu and never made them up. There's still time before the quarter closes",
+         "T|Ok I'll make sure {s2} comes to see you {day}",
+         "M|Perfect, I'm in room {room} at lunch"],
     ],
     ("STU-TEMPORARY", "student"): [
         ["T|hi {t} i was absent yesterday what did i miss",
@@ -86,6 +118,12 @@ CHAT: dict[tuple[str, str], list[list[str]]] = {
         ["T|hey coach I think I failed the math test, am I still allowed to play saturday",
          "M|{s}, let's talk Monday. Eligibility depends on your grade at the end of the quarter, one test won't decide it. Go to extra help.",
          "T|ok will do"],
+        ["T|hi sorry its late but do we have to do both worksheets or just the first one",
+         "M|Just the first one for tomorrow. The second one is due next week",
+         "T|ok phew"],
+        ["M|{s}, great job in the debate today. You convinced half the class!",
+         "T|omg thank you I was so nervous",
+         "M|It didn't show. Keep it up"],
     ],
     ("STU-TEMPORARY", "staff"): [
         ["M|Hey {of}, have you noticed {s} seems really withdrawn lately? Barely talks in my class",
@@ -100,6 +138,12 @@ CHAT: dict[tuple[str, str], list[list[str]]] = {
         ["T|Counseling check-in with {s} went ok. Anxiety about the move is the big thing. I'll see them weekly for now",
          "M|Thanks {of}. Anything I should do differently in class?",
          "T|Seat near the door, let them step out if needed. No big deal about it in front of others"],
+        ["T|Hey is {s} in your homeroom? Asleep in my class every morning this week",
+         "M|Yes. I'll ask tomorrow and give the nurse a heads up. Thanks for flagging",
+         "T|np, just worried"],
+        ["M|{of} do you have a sec later? {s} told me something today that I think the counselor needs to hear",
+         "T|Of course, I'm free after 2nd period. Come by the office",
+         "M|Thanks, I'll write it down before I forget the details"],
     ],
     ("STU-SPED", "guardian"): [
         ["M|Hi {g}, this is {me}. We'd like to schedule {s}'s annual IEP meeting. Would {day} at {time} work?",
@@ -116,6 +160,13 @@ CHAT: dict[tuple[str, str], list[list[str]]] = {
         ["M|{g}, the team meeting notes for {s} are ready. The team agreed to add small-group reading 3x a week.",
          "T|Great, thank you. And the progress report on the goals?",
          "M|Comes out with report cards. I'll send a copy home."],
+        ["T|Hi {t}, {s} came home upset about being pulled out for reading group in front of everyone. Can that be done more quietly?",
+         "M|Absolutely, I'll ask the reading specialist to pick {s} up at the start of the period instead. Thank you for telling me",
+         "T|thank you. is the IEP meeting still {day}?",
+         "M|Yes, {time} in the conference room"],
+        ["M|Hi {g}, the speech therapist asked me to pass along that {s} met two of the articulation goals this quarter!",
+         "T|Wow that's wonderful news. Will we get the written progress report?",
+         "M|It goes home next week with the IEP progress notes"],
     ],
     ("STU-SPED", "staff"): [
         ["T|Can you move {s}'s team meeting? The OT can't make {day}",
@@ -124,6 +175,15 @@ CHAT: dict[tuple[str, str], list[list[str]]] = {
         ["M|Quick q on {s}'s 504 vs IEP - did the eval come back?",
          "T|Psych report came back yesterday. Scores support a specific learning disability in reading. Team meeting to determine eligibility next week",
          "M|Ok, I'll bring work samples"],
+        ["M|Are you giving {s} the read-aloud on the unit test? it's in the 504",
+         "T|I didn't know that, thanks. Can you send me the plan?",
+         "M|Sending now. Extended time 1.5x too"],
+        ["T|reading specialist says {s} may qualify for services, eligibility mtg {day} at {time}. can you come?",
+         "M|I have class then, I'll send my data and work samples to {o}",
+         "T|ok thx"],
+        ["M|Do we have the signed consent for {s}'s re-eval? the 30 school day clock started",
+         "T|Got it back yesterday. Psych testing is scheduled for next week",
+         "M|Great, I'll put it on the team calendar"],
     ],
     ("STU-TRANSCRIPT", "guardian"): [
         ["T|Hi {t}, the report card says {s} got a C in {subj} but the portal showed a B+. Which is right?",
@@ -134,6 +194,12 @@ CHAT: dict[tuple[str, str], list[list[str]]] = {
          "M|{s} has {cr} credits, needs 24 to graduate. Passing English 10 in summer school gets them back on track."],
         ["T|Hello, we're applying to a private school and they need {s}'s official transcript and last report card. Who do I ask?",
          "M|The guidance office sends those. I'll forward your request to the registrar - it takes about a week"],
+        ["T|{t} the transcript that went to the college still shows {subj} as incomplete. {s} finished the makeup in June",
+         "M|You're right, the grade wasn't entered after the makeup. I'll enter it today and ask the registrar to send a corrected transcript",
+         "T|Thank you, their deadline is next week"],
+        ["T|Hi, sorry to text. Does {s}'s honors {subj} count as weighted on the transcript?",
+         "M|Hi {g}, yes, honors courses are weighted in the GPA and listed as Honors",
+         "T|great thanks!"],
     ],
     ("STU-TRANSCRIPT", "student"): [
         ["T|hi, is my final grade in {subj} posted yet? I need it for the NHS application",
@@ -145,6 +211,14 @@ CHAT: dict[tuple[str, str], list[list[str]]] = {
         ["T|Ms can you send my transcript to the college? They said it didnt arrive",
          "M|{s}, I'll ask the registrar to resend it today. Which college?",
          "T|UMass Amherst"],
+        ["T|hey can u check if my credit for {subj} went through? portal says 0.5 instead of 1",
+         "M|Looks like a data entry mistake, I'll fix it and tell the registrar",
+         "T|thank youuu"],
+        ["M|{s}, the registrar needs your signed release form before any transcript goes to colleges",
+         "T|ok where do I get it",
+         "M|Guidance office, room {room}. Today if you can"],
+        ["T|is my GPA weighted or unweighted on the transcript? the common app is asking",
+         "M|Weighted, {s}. It's on page 1 of the transcript, bottom right"],
     ],
     ("CORR-TRANSITORY", "guardian"): [
         ["T|Is the bus for the {place} trip still leaving at {time}?",
@@ -165,6 +239,15 @@ CHAT: dict[tuple[str, str], list[list[str]]] = {
          "M|Ha, the whole class is. See you {day}!"],
         ["T|can {s} stay after for the play rehearsal today? I'll pick up at 5",
          "M|Of course, rehearsal ends at 4:45"],
+        ["T|Hi is there school tomorrow with the storm? {s} has a dentist appt at 8 I'd rather move",
+         "M|Not decided yet, the superintendent announces by 6am. Watch for the robocall",
+         "T|ok thanks"],
+        ["M|Hi {g}, the {place} trip is on for {day}. Lunch is provided this time, no need to pack one",
+         "T|Great, thank you"],
+        ["T|{s} forgot the lunch bag at home, I'm dropping it at the front office at 11",
+         "M|Got it, I'll send {s} down at 11:15"],
+        ["M|Hi! Concert rehearsal for {s}'s group runs late {day}, pick up is 5:15 by the auditorium doors",
+         "T|ok thanks for the heads up"],
     ],
     ("CORR-TRANSITORY", "guardian-pair"): [
         ["T|Hi {t}, I'll be picking up {s} and {s2} early on {day} at {time} for a dentist appt",
@@ -172,6 +255,11 @@ CHAT: dict[tuple[str, str], list[list[str]]] = {
          "T|👍"],
         ["M|Reminder for the concert {day}: students arrive by {time} in black and white. That's for both {s} and {s2}!",
          "T|Thanks, they'll be there"],
+        ["T|Is it ok if {s} and {s2} take bus {n} today? They're going to their grandma's",
+         "M|Yes, just send a note to the office so the driver knows",
+         "T|done, emailed the office"],
+        ["M|Hi {g}, spirit day tomorrow! {s} and {s2} can wear pajamas or team colors",
+         "T|lol they will be thrilled"],
     ],
     ("CORR-TRANSITORY", "student"): [
         ["T|coach is practice still on today? its raining",
@@ -181,6 +269,13 @@ CHAT: dict[tuple[str, str], list[list[str]]] = {
          "M|Bus leaves at {time} from the back lot. Don't be late {s}!"],
         ["M|{s}, can you remind the team we're meeting in room {room} instead of the library tomorrow?",
          "T|yep will do"],
+        ["T|is the late bus running today",
+         "M|Yes, 4:15 from the front circle",
+         "T|ty"],
+        ["M|{s} the permission slip for {place} is due {day}, don't forget",
+         "T|I know I know its in my bag"],
+        ["T|coach its {s}, I have a dentist appt thursday, ok if I miss warmup?",
+         "M|That's fine, just be there by {time}"],
     ],
     ("CORR-TRANSITORY", "group"): [
         ["M|Hi everyone! Final details for {place} on {day}: bus leaves at {time}, back around 2:30. Bag lunch, no glass bottles, comfy shoes.",
@@ -195,6 +290,12 @@ CHAT: dict[tuple[str, str], list[list[str]]] = {
          "T|Can {s} get a ride with us? We have room for one more",
          "U|That would be great, thank you!! {s} will be ready at 7",
          "M|Great, so the carpool is you with {s} and {s2}. See everyone there"],
+        ["M|Parents: pick up tonight is at the side entrance, not the front, because of the paving. {s}, {s2} and {s3} will wait with me by the gym",
+         "T|thank you for letting us know",
+         "U|ok will be there at 5"],
+        ["T|Does anyone have room for {s} tomorrow morning? our car is in the shop",
+         "U|We can take {s}, we pass right by",
+         "M|Thank you both! Bus still leaves at {time} sharp, {s2} and {s3} please be early too"],
     ],
     ("CORR-TRANSITORY", "staff"): [
         ["T|Can you cover my bus duty {day}? I have a dentist appt",
@@ -206,6 +307,10 @@ CHAT: dict[tuple[str, str], list[list[str]]] = {
          "M|Thanks for the warning!"],
         ["M|Is the faculty meeting still {day}? My calendar says cancelled",
          "T|Moved to {day2}, same time. The email went out this morning"],
+        ["M|Copier on the 2nd floor is jammed again, use the one in the library",
+         "T|Thanks, you saved my morning"],
+        ["T|Lockdown drill moved to {day2}, 1:30. Keep your door key handy",
+         "M|Got it"],
     ],
     ("CORR-ADMIN", "staff"): [
         ["T|Did you see the new budget numbers? Our department lost 2 sections for next year",
@@ -221,6 +326,12 @@ CHAT: dict[tuple[str, str], list[list[str]]] = {
         ["M|Textbook order for next year: do we want the 2024 edition or stay with the old one?",
          "T|New edition please, the old ones are falling apart. Quote was about $8,400 for 120 copies",
          "M|Ok I'll put it in the budget request"],
+        ["M|Did you finish the accreditation self-study section on assessment? It's due to {o} {day}",
+         "T|Almost, I still need the data from the spring benchmarks",
+         "M|I'll send the spreadsheet tonight"],
+        ["T|Master schedule committee meets {day} at {time}. We have to decide about the block schedule pilot",
+         "M|I'll come. Do we have the survey results from families?",
+         "T|Yes, 61% in favor. I'll bring copies"],
     ],
     ("PERSONNEL", "staff"): [
         ["M|Hi {of}, as union rep can you sit in my meeting with the principal {day}? It's about my evaluation",
@@ -231,6 +342,11 @@ CHAT: dict[tuple[str, str], list[list[str]]] = {
          "T|A long-term sub, we're interviewing this week"],
         ["M|Did HR ever answer about the step increase on my contract? It's still the old salary on my stub",
          "T|I asked twice. If nothing by Friday file a grievance, the deadline is 30 days"],
+        ["T|Reminder your license renewal is due June 30, HR says they never got your PDP log",
+         "M|Ugh I forgot. I'll upload it this weekend, thanks for the nudge"],
+        ["M|Can I take a personal day {day}? My son has surgery",
+         "T|Of course, put it in the system and I'll approve it. Hope all goes well",
+         "M|Thank you"],
     ],
     ("NON-RECORD", "personal"): [
         ["T|Are you coming to mom's on Sunday? {rel} wants to show you the new puppy",
@@ -264,6 +380,19 @@ CHAT: dict[tuple[str, str], list[list[str]]] = {
          "T|haha classic"],
         ["T|{rel} got into the travel team!!",
          "M|That's amazing, tell {rel} I'm so proud! 🎉"],
+        ["T|{rel} lost a tooth today!! sending pics",
+         "M|Omg so cute 😍 the tooth fairy better pay up",
+         "T|lol inflation"],
+        ["T|wanna walk tomorrow morning before it gets hot",
+         "M|Yes! 7am at the usual spot?",
+         "T|👍"],
+        ["M|Is {rel} still coming with us to the lake on Saturday?",
+         "T|Yes, {rel} already packed the fishing rod lol",
+         "M|Haha perfect"],
+        ["M|I finally booked the flights for Portugal!!",
+         "T|AHHH so jealous. When?",
+         "M|July, 10 days. I need it so bad",
+         "T|you deserve it"],
     ],
 }
 
@@ -295,16 +424,22 @@ EMAIL: dict[tuple[str, str], list[tuple[str, str, str]]] = {
         ("Tardies", "{hi}\n\n{s} has been late to first period {n} times this month. After 5 tardies the school policy is a detention. Could you help us with this?\n\n{bye}", "out"),
         ("question about grade on essay",
          "{hi}\n\nMy child {s} got a 62 on the persuasive essay and was very upset. We read the comments but don't understand the grade for 'evidence', {s} had three quotes. Could you explain? We want to understand how to help.\n\n{bye}", "in"),
+        ("Checking in", "{hi}\n\nI haven't heard much this term so I wanted to ask how {s} is doing overall. Any concerns about behavior or work habits? {s} doesn't tell us much at home!\n\n{bye}", "in"),
+        ("Seat change", "{hi}\n\nI moved {s} closer to the board this week because it was hard to focus near the window. It's already helping: {s} finished the whole lab on {day} without reminders.\n\nJust wanted you to know.\n\n{bye}", "out"),
     ],
     ("STU-TEMPORARY", "guardian-pair"): [
         ("{s} and {s2}", "{hi}\n\nBoth kids will be out next week for a family trip (we know, not ideal). Could you send the work for {s} and for {s2} ahead of time so they don't fall behind?\n\n{bye}", "in"),
         ("Conference times", "{hi}\n\nI have you down for back-to-back conferences on {day}: {s} at {time} and {s2} at {time2}. I'll share both progress reports then.\n\n{bye}", "out"),
+        ("Reading logs", "{hi}\n\nA quick update: {s}'s reading log is complete for the month, but {s2} has only logged 3 days. Could you help {s2} keep track at home?\n\n{bye}", "out"),
+        ("our kids", "{hi}\n\nSorry to write about both at once. {s} says homework in your class takes 2 hours a night and {s2} is already worried about next year. is that normal? we want to help but they are exhausted\n\n{bye}", "in"),
     ],
     ("STU-TEMPORARY", "staff"): [
         ("Student concern: {s}", "Hi {of},\n\nSharing a concern about {s} in my {subj} class: three missing assignments, head down most of the period, and a comment today about not wanting to come to school. "
          "Could you check in with them? I've called home once without an answer.\n\nThanks,\n{tf}", "out"),
         ("Re: {s} - check in", "Hi {tf},\n\nI met with {s} today. There's a lot going on with the family right now. I'll see {s} weekly. Please let me know if anything changes in class.\n\n{of}", "in"),
         ("Behavior referral", "{s} was removed from class today after repeated disruption (throwing objects, refusing to move seats). Parent contacted by phone. Referral entered in the SIS.\n\n{tf}", "out"),
+        ("{s}", "{of} -\n\nFYI {s} was really upset after your class, something about a presentation grade. Might be worth a quick check-in tomorrow.\n\n{tf}", "out"),
+        ("Re: SST referral for {s}", "Hi {tf},\n\nThanks for the referral. The student support team will review {s}'s attendance and grades at the meeting on {day}. Please bring any notes on behavior in class.\n\n{of}", "in"),
     ],
     ("STU-SPED", "guardian"): [
         ("IEP meeting for {s}", "{hi}\n\nIt's time for {s}'s annual IEP review. I'd like to propose {day}, {date} at {time} in the conference room. "
@@ -315,20 +450,29 @@ EMAIL: dict[tuple[str, str], list[tuple[str, str, str]]] = {
          "I'd like to know how this will be fixed.\n\n{bye}", "in"),
         ("request for evaluation", "{hi}\n\nI am writing to formally request a special education evaluation for my child {s}. {s} struggles a lot with reading and writing and we're worried. Thank you.\n\n{bye}", "in"),
         ("Team meeting notes", "{hi}\n\nFollowing today's team meeting: the team proposes adding 30 minutes of pull-out reading support daily and a check-in/check-out plan. The amended IEP will be sent home for signature.\n\n{bye}", "out"),
+        ("504 plan question", "{hi}\n\nthe 504 meeting is coming up and I want to ask if {s} can have breaks during long tests added to the plan. the doctor said it would help with the ADHD.\n\n{bye}", "in"),
+        ("Progress on IEP goals", "{hi}\n\nAttached is {s}'s progress report on the IEP goals for this term. {s} has met the math fluency goal and is making steady progress on written expression.\n\nPlease call me if you'd like to go over it.\n\n{bye}", "out"),
     ],
     ("STU-SPED", "staff"): [
         ("{s} - IEP progress report", "Hi {of},\n\nCan you send me your progress notes on {s}'s IEP goals (written expression and organization) by {day}? Reports go home with the report cards.\n\nThanks!\n{tf}", "out"),
         ("Re: eligibility meeting", "{tf},\n\nI reviewed the psych eval for {s}. The processing speed score is low but the reading scores are in the average range. Let's discuss at the eligibility meeting {day}.\n\n{of}", "in"),
+        ("Accommodations reminder", "Hi {of},\n\nA reminder that {s} has testing accommodations (separate setting, extended time) for the unit test {day}. I can proctor in room {room}.\n\n{tf}", "out"),
+        ("Re: team meeting {date}", "{tf},\n\nThe team meeting for {s} is confirmed for {date} at {time}. The parent asked for an interpreter and I booked one. Please bring your data on the reading goal.\n\n{of}", "in"),
+        ("Consent for evaluation", "{of},\n\nThe parents signed consent for {s}'s initial evaluation today. I'll schedule the educational assessment; can you do the classroom observation before {day2}?\n\nThanks\n{tf}", "out"),
     ],
     ("STU-TRANSCRIPT", "guardian"): [
         ("Transcript request", "{hi}\n\nCould you please send an official transcript for {s} to the admissions office of Boston Latin Academy? The address is on the attached form.\n\n{bye}", "in"),
         ("Grade change", "{hi}\n\nAfter reviewing the late work {s} submitted, I've changed the Quarter 2 grade in {subj} from a C+ to a B-. The change will show on the report card and on the transcript.\n\n{bye}", "out"),
         ("credits question", "{hi}\n\nCan you tell me how many credits {s} has earned so far and whether Chemistry counts as a lab science for graduation? thanks\n\n{bye}", "in"),
         ("Report card correction", "{hi}\n\nThere's an error on {s}'s report card: the final grade for {subj} is listed as 'F' but it should be 'INC' until the make-up exam. We've corrected it in the SIS and a new report card will be mailed.\n\n{bye}", "out"),
+        ("Final grade question", "{hi}\n\n{s}'s final grade for {subj} shows a D on the transcript but the last report card said C-. Can you please check which one is correct? {s} is applying to colleges this fall.\n\n{bye}", "in"),
+        ("Transfer of records", "{hi}\n\nWe received the request from the new school for {s}'s records. The transcript and course history will be sent directly to their registrar this week.\n\n{bye}", "out"),
     ],
     ("STU-TRANSCRIPT", "staff"): [
         ("Grade change form - {s}", "Hi {of},\n\nAttached is the grade change form for {s}, {subj}, semester 1: from 68 (D+) to 74 (C) after the make-up exam. Please process for the transcript.\n\n{tf}", "out"),
         ("Re: final grades", "{tf},\n\n{s}'s final grade in {subj} is still missing in the gradebook, so the transcript can't be finalized. Can you enter it today?\n\n{of}", "in"),
+        ("Credit recovery - {s}", "Hi {of},\n\n{s} completed the credit recovery course for {subj} with a 78. Please update the transcript so the credit counts toward graduation.\n\n{tf}", "out"),
+        ("mid-year grades", "{tf},\n\nQuick one: colleges are asking for {s}'s mid-year grades and your {subj} grade for Q2 is blank in the gradebook. Can you enter it by {day}?\n\n{of}", "in"),
     ],
     ("CORR-TRANSITORY", "guardian"): [
         ("Field trip Friday", "{hi}\n\nA quick reminder that our trip to {place} is on {day}. The bus leaves at {time}. Please send {s} with a bag lunch and a water bottle.\n\n{bye}", "out"),
@@ -336,17 +480,27 @@ EMAIL: dict[tuple[str, str], list[tuple[str, str, str]]] = {
         ("Permission slip", "{hi}\n\nI'm still missing the permission slip for {s} for the {place} trip. Could you send it back by {day}? Thanks!\n\n{bye}", "out"),
         ("Pick up", "{hi}\n\nMy sister will pick up {s} today at dismissal, her name is Carla. Thank you.\n\n{bye}", "in"),
         ("Schedule change", "{hi}\n\nFYI, {subj} will meet in room {room} instead of the usual room for the rest of the week while the floors are redone. {s} knows.\n\n{bye}", "out"),
+        ("Late bus {day}", "{hi}\n\nThe late bus won't run on {day} because of the staff meeting, so {s} will need a ride if staying for extra help.\n\n{bye}", "out"),
+        ("dismissal change", "{hi}\n\n{s} is going home with a friend today, the Parkers, their dad picks up at 3. Thanks!\n\n{bye}", "in"),
     ],
     ("CORR-TRANSITORY", "guardian-pair"): [
         ("early pick up", "{hi}\n\nI'll be picking up {s} and {s2} at {time} on {day} for a family event. Please let them know.\n\n{bye}", "in"),
+        ("Bus note", "{hi}\n\n{s} and {s2} will take bus {n} to their aunt's house all next week. Can you let the driver know?\n\n{bye}", "in"),
+        ("Concert reminder", "{hi}\n\nThe winter concert is {day} at 7. {s} and {s2} should be in the band room by {time}, dressed in black and white.\n\n{bye}", "out"),
+        ("half day", "{hi}\n\nwe will pick up {s} and {s2} at noon {day} for a wedding. sorry for the short notice!\n\n{bye}", "in"),
     ],
     ("CORR-TRANSITORY", "group"): [
         ("Chaperone info for {place}", "{hi}\n\nThanks for volunteering to chaperone! Your groups: {s} and {s2} with you, {s3} with the other parent. Meet in the front lobby at {time}. Lunch is at noon at the picnic area.\n\n{bye}", "out"),
+        ("Carpool for Saturday", "{hi}\n\nHere's the carpool for the tournament: {s} rides with {s2}'s family, {s3} with me. We leave the school lot at {time}.\n\n{bye}", "out"),
+        ("Re: trip to {place}", "{hi}\n\nJust confirming the return time: the bus should be back at school around 2:45. {s} and {s2} are in the red group, {s3} in the blue one.\n\n{bye}", "out"),
+        ("rain plan", "{hi}\n\nIf it rains {day} the picnic moves to the cafeteria. {s}, {s2} and {s3} are on the setup crew so they should come 15 minutes early.\n\n{bye}", "out"),
     ],
     ("CORR-TRANSITORY", "staff"): [
         ("Bus schedule change", "Hi all,\n\nStarting {day}, route {n} will pick up 10 minutes earlier ({time}). Please share with your homerooms.\n\n{tf}", "out"),
         ("Room change tomorrow", "{of},\n\nThe assembly moved to the gym, so 3rd period is shortened. I'll keep my class until the bell.\n\n{tf}", "out"),
         ("Re: duty coverage", "No problem, I'll take your lunch duty {day}. You owe me a coffee :)\n\n{of}", "in"),
+        ("Sub plans for {day}", "{of},\n\nI'll be out {day} for a workshop. Sub plans are on my desk, the class is watching the documentary. Thanks for looking in on the sub!\n\n{tf}", "out"),
+        ("Re: parking lot", "FYI the back lot is closed {day2} for line painting, park on Elm St.\n\n{of}", "in"),
     ],
     ("CORR-ADMIN", "staff"): [
         ("Faculty meeting agenda", "Hi everyone,\n\nAgenda for {day}'s faculty meeting:\n1. MCAS schedule\n2. New attendance procedures\n3. Budget update for FY{fy}\n4. PD day planning\n\nPlease come with questions. Room {room}, 2:45.\n\n{tf}", "out"),
@@ -355,6 +509,8 @@ EMAIL: dict[tuple[str, str], list[tuple[str, str, str]]] = {
         ("Leak in room {room}", "Hi,\n\nThere's water coming through the ceiling tiles in room {room} again, right over the computers. Can facilities please take a look today?\n\n{tf}", "out"),
         ("Professional development day", "Colleagues,\n\nThe PD day on {date} will focus on literacy across the content areas. Morning sessions are in the library; afternoon is department time.\n\n{of}", "in"),
         ("Re: safety plan", "{tf},\n\nThe revised emergency plan was approved by the school committee. Please review the new reunification site and sign the acknowledgment by {day}.\n\n{of}", "in"),
+        ("Grant application", "{of},\n\nThe district wants to apply for the state STEM grant again this year. The application is due {date}; can your department draft the budget narrative?\n\n{tf}", "out"),
+        ("Re: new attendance policy", "Hi {tf},\n\nThe school committee approved the attendance policy changes. Teachers will take attendance in the SIS within the first 10 minutes of each class. Training is on {day}.\n\n{of}", "in"),
     ],
     ("PUBLIC-RECORDS-REQUEST", "requester"): [
         ("Public records request", "To the Records Access Officer:\n\nUnder the Massachusetts Public Records Law, M.G.L. c. 66, § 10, I request copies of all contracts between the district and bus transportation vendors for fiscal years 2022 and 2023.\n\n"
@@ -365,6 +521,10 @@ EMAIL: dict[tuple[str, str], list[tuple[str, str, str]]] = {
         ("request under public records law", "hi, I'm a reporter with the Springfield Gazette. Under the public records law I'm asking for the district's spending on consultants in 2023, including invoices. thanks\n\n{req}", "in"),
         ("Response to your request", "Dear {req},\n\nAttached please find the records responsive to your request. Personal information has been redacted. You may appeal this response to the Supervisor of Records within 90 days.\n\n{me}", "out"),
         ("Extension - records request", "Dear {req},\n\nDue to the volume of records, the district needs additional time to respond to your request and will petition the Supervisor of Records for an extension of up to 30 business days.\n\n{me}", "out"),
+        ("Request for documents", "Hi,\n\nI'd like copies of the district's contract with the food service company and any amendments since 2021. Electronic copies are fine.\n\nThanks,\n{req}", "in"),
+        ("Records request: police calls", "To whom it may concern,\n\nUnder M.G.L. c. 66 I am requesting the number of police calls to the middle school for 2019 through 2024, by month. No student names are needed.\n\n{req}", "in"),
+        ("Re: your request of {date}", "Dear {req},\n\nThe estimated fee for producing the records you asked for is $82.50 (5.5 hours of search and segregation time at $15/hour). Please confirm you want us to proceed.\n\n{me}\nRecords Access Officer", "out"),
+        ("Clarification needed", "Dear {req},\n\nTo answer your request we need a bit more detail: which school years and which buildings do you mean? Once we hear back the 10-day clock starts again.\n\n{me}", "out"),
     ],
     ("PERSONNEL", "hr"): [
         ("Leave of absence request", "Dear {of},\n\nI would like to request a medical leave of absence beginning {date}, expected to last about 8 weeks. My doctor's note is attached.\n\nThank you,\n{me}", "out"),
@@ -373,6 +533,8 @@ EMAIL: dict[tuple[str, str], list[tuple[str, str, str]]] = {
         ("Grievance", "{of},\n\nOn behalf of the association, I am filing a Step 1 grievance regarding the denial of my personal day on {date}, which violates Article 14 of the contract.\n\n{me}", "out"),
         ("Re: maternity leave", "Hi {tf},\n\nYour leave paperwork is in order. Your leave will run from {date} and you'll return in September. Benefits continue during the leave.\n\n{of}", "in"),
         ("resignation", "Dear {of},\n\nPlease accept this letter as notice of my resignation, effective at the end of the school year. Thank you for the opportunities.\n\n{me}", "out"),
+        ("Professional status", "Dear {tf},\n\nCongratulations - you have been granted professional teacher status effective {date}. A letter will be placed in your personnel file.\n\n{of}\nHuman Resources", "in"),
+        ("injury report", "{of},\n\nI'm submitting the injury report from {date}: I slipped on the wet stairs near room {room} and hurt my wrist. The doctor's note says light duty for two weeks.\n\n{me}", "out"),
     ],
     ("NON-RECORD", "personal"): [
         ("Dinner Sunday?", "Hey,\n\nAre we still on for dinner at mom's on Sunday? {rel} wants to show everyone the new puppy. Bring dessert!\n\nxo", "in"),
@@ -380,6 +542,50 @@ EMAIL: dict[tuple[str, str], list[tuple[str, str, str]]] = {
         ("Wedding RSVP", "Hi!\n\nJust sent the RSVP card but wanted to say we'll definitely be there. Can't wait to celebrate.\n\nLove,\n{tf}", "out"),
         ("book club", "Next book club is at my place on the 12th. We're reading the new Ann Patchett. Bring wine :)\n\n", "in"),
         ("{rel}'s birthday", "Hi,\n\n{rel}'s party is Saturday at 2 at the trampoline park. Let me know if you can make it!\n\n", "in"),
+        ("Thanksgiving", "Hi all,\n\nThanksgiving is at our house this year! {rel} is making the pies, I've got the turkey. Let me know what you'll bring.\n\n", "in"),
+        ("Re: the roof guy", "He said he can come next Tuesday. I'll leave the garage open. Talk later!\n\n", "in"),
+        ("Fantasy league", "Draft is Sunday at 8, don't forget this time or the auto-draft picks you another kicker lol\n\n", "in"),
+    ],
+}
+
+# X posts, by series: what a staff member posts publicly.
+POSTS = {
+    "CORR-ADMIN": [
+        "Our science fair is back in the gym this year. Judges needed - sign up at the main office!",
+        "Reminder: the school committee votes on the FY budget Tuesday night, public comment welcome.",
+        "Thank you to the PTO for funding the new library books \U0001F4DA",
+        "Early release Wednesday for professional development. Buses run at 12:15.",
+        "Congrats to our staff on a fantastic MCAS prep week.",
+        "The new STEM lab opens next month thanks to the facilities team.",
+        "Open house is Thursday 6-8pm, come meet the teachers!",
+        "Proud of our teachers who finished the summer literacy institute: 40 hours of PD in July!",
+        "Kindergarten registration for next fall is open on the district website.",
+        "Thanks to everyone who came to the budget forum last night, great questions about class sizes.",
+        "The middle school roof project is finally done. Big thanks to facilities and the building committee.",
+    ],
+    "CORR-TRANSITORY": [
+        "Practice is moved to the gym today because of rain. 3:30 sharp.",
+        "Bus for Saturday's away game leaves at 7:45 from the back lot.",
+        "Game vs. Lincoln postponed to Thursday due to field conditions.",
+        "Reminder: physical forms due before the first practice Monday.",
+        "Team pictures tomorrow after school, wear your home jerseys.",
+        "No practice Friday - enjoy the long weekend!",
+        "Cross country: meet at the track at 3:15, van leaves 3:30 for Franklin Park.",
+        "Snow day tomorrow = no practice. Stay warm everyone",
+        "Concession stand volunteers needed for Friday's home game, 6-8pm.",
+        "Reminder the late bus only runs Tue/Thu this month.",
+    ],
+    "NON-RECORD": [
+        "Best pizza in Boston? Asking for a friend \U0001F355",
+        "Finally finished the marathon training plan. 18 miles today!",
+        "That Sox game though...",
+        "Weekend in Maine with the family, no phones allowed \U0001F332",
+        "Anyone else's garden completely taken over by zucchini?",
+        "Happy anniversary to my favorite person \u2764\ufe0f",
+        "Made my grandmother's bread recipe and it actually worked??",
+        "Sunset at Crane Beach tonight. No filter needed.",
+        "Hot take: pineapple belongs on pizza.",
+        "Three days of rain and the basement is a lake. Love New England \U0001F644",
     ],
 }
 
@@ -391,12 +597,16 @@ FORWARD_NOTES = [
     "Fwd per the social media policy (from my personal account).",
     "please file, thanks",
     "",
+    "For the student file ({s}).",
+    "Parent email that came to my phone, forwarding so the district keeps it",
+    "fwd for records - this went to my personal address by mistake",
+    "Saving this one per the policy. Thanks!",
 ]
 
-GREETINGS_TO_STAFF = ["Hi {t},", "Dear {t},", "Good morning {t},", "Hello,", "Hi,", "{t},"]
-GREETINGS_TO_GUARDIAN = ["Dear {g},", "Hi {g},", "Hello {g},", "Good afternoon,", "Dear family,"]
-SIGNOFFS_STAFF = ["Best,\n{me}", "Thank you,\n{t}", "{tf}", "Thanks!\n{me}\n{role}", "Sincerely,\n{me}"]
-SIGNOFFS_GUARDIAN = ["Thank you,\n{gfull}", "Thanks,\n{g}", "{gfull}", "Best regards,\n{gfull}", "thx\n{g}"]
+GREETINGS_TO_STAFF = ["Hi {t},", "Dear {t},", "Good morning {t},", "Hello,", "Hi,", "{t},", "Hey {t},", "Good evening,", "Hello {t},"]
+GREETINGS_TO_GUARDIAN = ["Dear {g},", "Hi {g},", "Hello {g},", "Good afternoon,", "Dear family,", "Good morning {g},", "Hi there,"]
+SIGNOFFS_STAFF = ["Best,\n{me}", "Thank you,\n{t}", "{tf}", "Thanks!\n{me}\n{role}", "Sincerely,\n{me}", "Warmly,\n{me}", "Thanks so much,\n{tf}\n{role}"]
+SIGNOFFS_GUARDIAN = ["Thank you,\n{gfull}", "Thanks,\n{g}", "{gfull}", "Best regards,\n{gfull}", "thx\n{g}", "Thanks so much!\n{g}", "Regards,\n{gfull}"]
 
 SUBJECTS = ["math", "science", "English", "social studies", "Spanish", "ELA", "history", "chemistry", "biology", "art"]
 PLACES = ["the Museum of Science", "the New England Aquarium", "Plimoth Patuxet", "Old Sturbridge Village", "the State House", "Drumlin Farm", "the Boston Tea Party Museum"]

@@ -4,11 +4,18 @@ Every generated file is ingested (roster and staff imported first, each file wit
 label's staff member as owner) and the top-level records that come out must be exactly
 those of labels.json, by (path, format, locator): none missing, none extra, nothing
 quarantined. The small set runs on every backend; the full set once, on SQLite.
+
+The report split must be unseen wording: no template (chat script, email subject and
+body, greeting, sign-off, forwarding note, X post) is used by files of both splits, by the
+ids the generator records per label and by the wording itself with names removed.
 """
 
 from __future__ import annotations
 
+import email
+import email.policy
 import json
+import re
 from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
@@ -16,7 +23,8 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from bench.evalset import generate
+from bench import evalset_text as T
+from bench.evalset import POOLS, TEMPLATE_SPLIT, generate, template_by_id, template_text
 from records.flows.ingest import process_batch
 from records.storage.models import Record
 from tests.cli_helpers import run
@@ -83,11 +91,81 @@ def _check_labels(out: Path, labels: list[dict[str, Any]]) -> None:
     assert all(len(s) == 1 for s in splits.values())
 
 
+def _wording(text: str) -> str:
+    """Names and fill-ins removed, case, punctuation and spacing folded."""
+    return " ".join(re.findall(r"[a-z0-9]+", re.sub(r"\{[a-z0-9_]+\}", " ", text.lower())))
+
+
+def _lines(entry: Any) -> list[str]:
+    if isinstance(entry, list):
+        return [line.split("|", 1)[1] for line in entry]
+    if isinstance(entry, tuple):
+        return [entry[0], *entry[1].split("\n")]
+    return [entry]
+
+
+def _check_wording_disjoint(labels: list[dict[str, Any]]) -> None:
+    """No template used by records of both splits: not by id, not by wording (whole
+    templates, and any line of three words or more: "ok thanks" may recur)."""
+    used: dict[str, set[str]] = defaultdict(set)
+    for l in labels:
+        assert l["templates"], l
+        used[l["split"]].update(l["templates"])
+        assert all(TEMPLATE_SPLIT[t] == l["split"] for t in l["templates"]), l
+    assert used["tune"] & used["report"] == set()
+    whole = {split: {_wording(template_text(template_by_id(t))) for t in ids} for split, ids in used.items()}
+    assert whole["tune"] & whole["report"] == set()
+    lines = {split: {w for t in ids for line in _lines(template_by_id(t)) if len((w := _wording(line)).split()) >= 3} for split, ids in used.items()}
+    assert lines["tune"] & lines["report"] == set()
+
+
+def test_every_template_has_one_split() -> None:
+    """Each pool gives wording to both splits; no wording (or line of 3+ words) is in both."""
+    assert set(TEMPLATE_SPLIT) == {f"{pid}#{i}" for pid, pool in POOLS.items() for i in range(len(pool))}
+    assert {f"chat:{s}:{k}" for s, k in T.CHAT} | {f"email:{s}:{k}" for s, k in T.EMAIL} <= set(POOLS)
+    whole: dict[str, set[str]] = defaultdict(set)
+    lines: dict[str, set[str]] = defaultdict(set)
+    for pid, pool in POOLS.items():
+        splits = Counter(TEMPLATE_SPLIT[f"{pid}#{i}"] for i in range(len(pool)))
+        assert splits["tune"] >= 2 and splits["report"] >= 2, (pid, splits)
+        for i, entry in enumerate(pool):
+            split = TEMPLATE_SPLIT[f"{pid}#{i}"]
+            whole[split].add(_wording(template_text(entry)))
+            lines[split].update(w for line in _lines(entry) if len((w := _wording(line)).split()) >= 3)
+        if pid.startswith("chat:") and ":guardian" in pid and not pid.endswith("-pair"):
+            # a family of several children is always named: each split has such wording
+            named = {TEMPLATE_SPLIT[f"{pid}#{i}"] for i, entry in enumerate(pool) if "{s}" in template_text(entry)}
+            assert named == {"tune", "report"}, pid
+    assert whole["tune"] & whole["report"] == set()
+    assert lines["tune"] & lines["report"] == set()
+
+
+def _subject_pattern(subject_template: str) -> re.Pattern[str]:
+    parts = re.split(r"(\{[a-z0-9_]+\})", subject_template)
+    return re.compile("".join(".+?" if part.startswith("{") else re.escape(part) for part in parts), re.S)
+
+
+def _check_email_subjects(out: Path, labels: list[dict[str, Any]]) -> None:
+    """The template recorded for a single email is the one its Subject was written from."""
+    checked = 0
+    for l in labels:
+        if l["format"] != "email":
+            continue
+        message = email.message_from_bytes((out / l["path"]).read_bytes(), policy=email.policy.default)
+        subject = re.sub(r"^(Fwd|FW): ", "", str(message["Subject"]))
+        entry = template_by_id(next(t for t in l["templates"] if t.startswith("email:")))
+        assert _subject_pattern(entry[0]).fullmatch(subject), (l["path"], subject, entry[0])
+        checked += 1
+    assert checked
+
+
 def test_small_set_matches_what_the_engine_extracts(installation: Any, tmp_path: Path) -> None:
     out = tmp_path / "evalset"
     labels = json.loads(generate(out, seed=7, small=True).read_text(encoding="utf-8"))
     _check_labels(out, labels)
     assert {l["format"] for l in labels} == FORMATS
+    _check_wording_disjoint(labels)
+    _check_email_subjects(out, labels)
     got, problems = _ingest(installation, out, labels)
     expected = _expected(labels)
     assert (problems, sorted(expected - got, key=str), sorted(got - expected, key=str)) == ([], [], [])
@@ -114,6 +192,14 @@ def test_full_set_matches_what_the_engine_extracts(installation: Any, tmp_path: 
     per_split = Counter(l["split"] for l in labels)
     assert per_split["tune"] >= 150 and per_split["report"] >= 150, per_split
     assert {l["format"] for l in labels} == FORMATS
+    _check_wording_disjoint(labels)
+    _check_email_subjects(out, labels)
+    # both splits have every format, series and hard case
+    for split in ("tune", "report"):
+        mine = [l for l in labels if l["split"] == split]
+        assert {l["format"] for l in mine} == FORMATS, split
+        assert {l["series"] for l in mine} == SERIES, split
+        assert {t for l in mine for t in l["hard_cases"]} == {t for l in labels for t in l["hard_cases"]}, split
     assert sum(1 for l in labels if l["format"] == "printout-scan") >= 20
     tags = Counter(t for l in labels for t in l["hard_cases"])
     for tag in ("sibling", "same-first-name", "nickname", "preferred-name", "accent", "hyphenated-surname", "ocr-damage",
