@@ -21,6 +21,7 @@ The series rules, in the order they bind:
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,12 +33,13 @@ from records.retention.series import ADMIN, EMPTY_MODEL, PERSONAL, SCHOOL, Learn
 STUDENT_SERIES = ("STU-TEMPORARY", "STU-TRANSCRIPT", "STU-SPED")
 STUDENT_DEFAULT_BONUS = 2.0  # "correspondence about an identified student is STU-TEMPORARY"
 LEARNED_WEIGHT = 4.0
-MARGIN_SCALE = 1.2
+MARGIN_SCALE = 1.6
 CANDIDATE_FLOOR = 0.4  # weaker student candidates are not worth a clerk's time
 # Formats that come from a staff member's own account, where private life is expected.
 PERSONAL_EXPORT_FORMATS = frozenset({"facebook-thread", "instagram-thread", "x-dm-thread", "sms-thread", "x-posts", "mbox-message", "email", "msg"})
 NONRECORD_MAX_BUSINESS = 1.0
 NONRECORD_PRIOR = 3.0  # a staff export is mostly private life (issue 5)
+COLLEAGUE_PERSONAL = 3.0  # between colleagues, private life must show itself
 
 
 @dataclass(frozen=True)
@@ -91,6 +93,40 @@ def _softmax_margin(scores: dict[str, float]) -> tuple[str, float, list[tuple[st
     return best, confidence, runners
 
 
+_HEADER_LINE = re.compile(r"^\s*(from|to|cc|sent|date|subject|received)\s*:", re.IGNORECASE)
+_TRANSCRIPT_STAMP = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}(:\d{2})?Z\s+")
+# A printed chat's "Name (8:33 PM):" and its "Wednesday, September 14, 2022" headings.
+_PRINTED_SENDER = re.compile(r"^[^:()\n]{1,60}\(\s*\d{1,2}:\d{2}\s*(?:am|pm)?\s*\)\s*:", re.IGNORECASE)
+_DATE_HEADING = re.compile(
+    r"^\s*(?:(?:mon|tues|wednes|thurs|fri|satur|sun)day,?\s*)?(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?\s+\d{1,2},?\s+\d{4}\b.*$",
+    re.IGNORECASE,
+)
+_CLOCK = re.compile(r"(?<![\d:])(?:\d{1,2}:\d{2}(?!:\d)\s*(?:am|pm|a\.m\.|p\.m\.)?|\d{1,2}\s?(?:am|pm|a\.m\.|p\.m\.))(?![\w:])", re.IGNORECASE)
+_DAY = re.compile(r"\b(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday|tomorrow|tonight|this morning|this afternoon)\b", re.IGNORECASE)
+CLOCK_WEIGHT, DAY_WEIGHT, TIMING_CAP = 1.0, 0.5, 3.0
+
+
+def timing_score(text: str) -> tuple[float, int]:
+    """Clock times and days in what people wrote (not in headers or transcript stamps).
+
+    "Be in the band room by 7:45 Thursday" is logistics whatever else it names; the
+    times that an email header or a chat export adds say nothing and are left out.
+    """
+    found = 0
+    score = 0.0
+    for line in text.splitlines()[:2000]:
+        if _HEADER_LINE.match(line):
+            continue
+        if _DATE_HEADING.match(line):
+            continue
+        line = _PRINTED_SENDER.sub("", _TRANSCRIPT_STAMP.sub("", line))
+        clocks = len(_CLOCK.findall(line))
+        days = len(_DAY.findall(line))
+        found += clocks + days
+        score += CLOCK_WEIGHT * clocks + DAY_WEIGHT * days
+    return min(score, TIMING_CAP), found
+
+
 def _term_evidence(code: str, score: TermScore) -> Evidence:
     return Evidence("series-terms", f"{score.phrases} {code} phrase(s), {score.occurrences} occurrence(s)", round(score.score, 3))
 
@@ -114,7 +150,9 @@ def decide_series(
     evidence: dict[str, list[Evidence]] = {}
     maybe_student = any(c.confidence >= CANDIDATE_FLOOR for c in matches.candidates)
     if links:
-        allowed = ["STU-TEMPORARY", "STU-TRANSCRIPT", "STU-SPED", "CORR-TRANSITORY", "PUBLIC-RECORDS-REQUEST"]
+        # A family asking for its child's records is a 603 CMR 23 access request, filed
+        # with the student, not a public-records request.
+        allowed = ["STU-TEMPORARY", "STU-TRANSCRIPT", "STU-SPED", "CORR-TRANSITORY"]
     elif maybe_student:
         allowed = ["STU-TEMPORARY", "STU-TRANSCRIPT", "STU-SPED", "CORR-TRANSITORY", "CORR-ADMIN", "PUBLIC-RECORDS-REQUEST"]
     else:
@@ -125,8 +163,14 @@ def decide_series(
         values[code] = scores[group].score
         if scores[group].phrases:
             evidence.setdefault(code, []).append(_term_evidence(code, scores[group]))
+    if "CORR-TRANSITORY" in values:
+        timing, moments = timing_score(facts.text[:200_000])
+        if timing:
+            values["CORR-TRANSITORY"] += timing
+            evidence.setdefault("CORR-TRANSITORY", []).append(Evidence("timing", f"{moments} clock time(s) or day(s) in the messages", round(timing, 3)))
     if links:
-        values["STU-TEMPORARY"] += STUDENT_DEFAULT_BONUS
+        # A floor, not a bonus: what the words say about the student outweighs it.
+        values["STU-TEMPORARY"] = max(values["STU-TEMPORARY"], STUDENT_DEFAULT_BONUS) + 0.5
         evidence.setdefault("STU-TEMPORARY", []).append(Evidence("rule", "linked to a student: correspondence about a student is STU-TEMPORARY unless it says otherwise", STUDENT_DEFAULT_BONUS))
     if "CORR-ADMIN" in values:
         values["CORR-ADMIN"] += 0.5 * school
@@ -141,6 +185,7 @@ def decide_series(
         and facts.owner_staff_id is not None
         and not any(role in ("student", "guardian") for role in matches.roles)
         and not matches.school_address
+        and (personal >= COLLEAGUE_PERSONAL or not matches.colleague)
         and strong_business == 0
         and school <= NONRECORD_MAX_BUSINESS
     )

@@ -117,6 +117,7 @@ class Matches:
     roles: list[str]
     staff_ids: set[str] = field(default_factory=set)
     school_address: bool = False  # someone writes from the district's own mail domain
+    colleague: bool = False  # a staff member other than the export's owner takes part
 
 
 def combine(weights: Iterable[float]) -> float:
@@ -198,6 +199,9 @@ def match_students(facts: RecordFacts, roster: Roster) -> Matches:
         claimed_given.update(name_tokens(owner.first_name)[:1])
 
     school_address = False
+    colleague = False
+    owner_profile = roster.staff.get(facts.owner_staff_id or "")
+    owner_name = name_tokens(owner_profile.first_name) + name_tokens(owner_profile.last_name) if owner_profile else ()
     for number, person in enumerate(facts.participants, start=1):
         address = (person.address or "").lower()
         if "@" in address and address.rsplit("@", 1)[1] in roster.school_domains:
@@ -207,6 +211,7 @@ def match_students(facts: RecordFacts, roster: Roster) -> Matches:
         if address and address in roster.staff_by_address:
             role = "staff"
             staff_ids.add(roster.staff_by_address[address])
+            colleague |= roster.staff_by_address[address] != facts.owner_staff_id
         elif address and address in roster.student_by_address:
             role = "student"
             for sid in roster.student_by_address[address]:
@@ -227,6 +232,7 @@ def match_students(facts: RecordFacts, roster: Roster) -> Matches:
                 context.add(sid)
         elif toks and toks in roster.staff_names:
             role = "staff"
+            colleague |= toks != owner_name
         elif toks and toks in roster.full_names:
             role = "student"
             ids = roster.full_names[toks]
@@ -336,7 +342,7 @@ def match_students(facts: RecordFacts, roster: Roster) -> Matches:
         if sid in roster.students
     ]
     candidates.sort(key=lambda link: (-link.confidence, link.student_id))
-    return Matches(candidates, roles, staff_ids, school_address)
+    return Matches(candidates, roles, staff_ids, school_address, colleague)
 
 
 def _settle_siblings(evidence: dict[str, list[Evidence]]) -> None:
