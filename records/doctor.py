@@ -5,6 +5,8 @@ Checks only what exists so far; each later capability adds its own check here.
 
 from __future__ import annotations
 
+import datetime as dt
+
 import os
 import shutil
 import subprocess
@@ -65,11 +67,29 @@ def _catalog_checks(paths: Paths) -> list[Check]:
         except RecordsError as exc:
             checks.append(Check("schedule", "error", str(exc)))
         result = audit.verify(session)
+        checks.append(_nightly_check(session))
     if result.ok:
         checks.append(Check("audit chain", "ok", f"{result.events} events verified; head {result.head}"))
     else:
         checks.append(Check("audit chain", "error", f"broken at event {result.first_bad_seq}: {result.reason}"))
     return checks
+
+
+NIGHTLY_STALE = dt.timedelta(hours=36)
+
+
+def _nightly_check(session) -> Check:  # type: ignore[no-untyped-def]
+    """The nightly flow proposes disposal and sends exit notices: a day and a half is too long."""
+    from records.storage import facts
+
+    last = facts.get(session, facts.LAST_NIGHTLY)
+    if last is None:
+        return Check("nightly", "warning", "the nightly flow has never run: deploy prefect.yaml or schedule `records nightly` with cron (README)")
+    when = dt.datetime.fromisoformat(last.replace("Z", "+00:00"))
+    age = dt.datetime.now(dt.UTC) - when
+    if age > NIGHTLY_STALE:
+        return Check("nightly", "warning", f"last run {last}, {age.days} day(s) {age.seconds // 3600} hour(s) ago: is the schedule running?")
+    return Check("nightly", "ok", f"last run {last}")
 
 
 def _store_check(paths: Paths) -> Check:

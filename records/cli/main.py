@@ -5,10 +5,12 @@ Commands of cli.md that are not built yet are absent, never stubs.
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 
-from records.cli import audit, classify_cmd, directory, holds, records_cmd, schedule, users
-from records.cli.common import ActorOption, HomeOption, JsonOption, emit_json, new_app
+from records.cli import audit, classify_cmd, directory, dispose, holds, records_cmd, schedule, users
+from records.cli.common import ActorOption, HomeOption, JsonOption, emit_json, new_app, open_installation
 
 app = new_app(
     "Records retention engine for public school districts: keep every record as long as "
@@ -29,6 +31,28 @@ app.command("classify")(classify_cmd.classify)
 app.add_typer(classify_cmd.student_app, name="student")
 app.add_typer(classify_cmd.nonrecord_app, name="nonrecord")
 app.add_typer(holds.app, name="hold")
+app.add_typer(dispose.app, name="dispose")
+
+
+@app.command("nightly")
+def nightly(
+    as_of: Annotated[str | None, typer.Option("--as-of", help="The day to run for (default today); proposals never go past today.")] = None,
+    home: HomeOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """The nightly flow once (for cron or a systemd timer): it proposes, it never approves."""
+    from records.cli.common import parse_date
+    from records.flows.nightly import run_nightly
+
+    installation = open_installation(home)
+    report = run_nightly(str(installation.paths.home), parse_date(as_of, "--as-of"))
+    if as_json:
+        emit_json(report)
+        return
+    typer.echo(
+        f"nightly as of {report['as_of']}: {report['recomputed']} record(s) recomputed, {len(report['batches'])} batch(es) proposed, "
+        f"{report['due_soon']} due soon, {report['overdue']} overdue, {len(report['notices'])} exit notice(s)"
+    )
 
 
 @app.command("init")

@@ -94,6 +94,14 @@ def run_demo(home: Path | str | None = None, console: Console | None = None) -> 
 
     _ingest_week(installation, console)
 
+    from records.flows.nightly import run_nightly
+
+    nightly = run_nightly(str(installation.paths.home))
+    console.print(
+        f"   nightly: {nightly['recomputed']} retention date(s) computed, {len(nightly['batches'])} disposal batch(es) proposed "
+        f"(an officer approves them: records dispose list), {len(nightly['notices'])} exit notice(s) in {installation.paths.reports / 'notices'}"
+    )
+
     with installation.catalog.reading() as session:
         verification = audit.verify(session)
     checkpoint_file = installation.paths.reports / f"checkpoint-{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%SZ}.json"
@@ -112,7 +120,7 @@ def run_demo(home: Path | str | None = None, console: Console | None = None) -> 
 
     console.rule()
     console.print(
-        "Next: [bold]records list[/], [bold]records show ID[/], [bold]records review[/], [bold]records nonrecord list[/], [bold]records quarantine list[/], [bold]records schedule show[/], "
+        "Next: [bold]records list[/], [bold]records show ID[/], [bold]records review[/], [bold]records nonrecord list[/], [bold]records dispose plan[/], [bold]records hold list[/], [bold]records quarantine list[/], [bold]records schedule show[/], "
         f"[bold]records audit log --as avery.auditor[/], [bold]records audit verify --checkpoint {checkpoint_file}[/]"
         f"  (with --home {installation.paths.home} or RECORDS_HOME set)"
     )

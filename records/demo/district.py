@@ -43,8 +43,15 @@ class DemoFiles:
     staff_members: int
 
 
+# Numbers the week's samples use for the Rivera family and a staff member's sister.
+_SAMPLE_PHONES = {"+16175550142", "+16175550199"}
+
+
 def _phone(rng: random.Random) -> str:
-    return f"+1617555{rng.randint(100, 199):04d}"
+    while True:
+        number = f"+1617555{rng.randint(100, 199):04d}"
+        if number not in _SAMPLE_PHONES:
+            return number
 
 
 def write_district(folder: Path, *, seed: int = 2026, students: int = 30) -> DemoFiles:
@@ -74,12 +81,15 @@ def write_district(folder: Path, *, seed: int = 2026, students: int = 30) -> Dem
             elif n % 10 == 3:
                 exit_date, reason = dt.date(2023, 1, 20).isoformat(), "transferred"
             parent = PARENT_NAMES[rng.randrange(len(PARENT_NAMES))]
+            phone = _phone(rng)
+            if n < 2:  # Maya and Liam Rivera, the siblings of the week's samples (samples.py)
+                last, parent, phone = "Rivera", "Ana", "+16175550142"
             slug = f"{first.lower().replace('é', 'e').replace('ë', 'e')}.{last.lower().replace(chr(39), '')}"
             writer.writerow([
                 f"S{1000 + n}", first, last, PREFERRED.get(first, ""), born.isoformat(), str(grade),
                 entry.isoformat(), exit_date, reason, f"{parent} {last}",
                 f"{parent.lower()}.{last.lower().replace(chr(39), '')}@example.net",
-                _phone(rng), f"{slug}@students.example.org",
+                phone, f"{slug}@students.example.org",
                 f"instagram:{slug}.{born.year}", f"{rng.randint(1, 400)} Elm Street, Springfield, MA",
             ])
     staff = folder / "staff.csv"

@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 from records.errors import NotFound
 from records.storage import audit
 from records.storage.content import ContentStore
-from records.storage.models import Record, Tombstone
+from records.storage.models import Record, RecordStudent, Tombstone
 
 _TOMBSTONE_FIELDS = (
     "record_id",
@@ -81,6 +81,7 @@ def destroy_record(
     batch_id: str | None = None,
     approval_reference: str | None = None,
     now: dt.datetime | None = None,
+    students: list[str] | None = None,
 ) -> DestroyResult:
     """Destroy one record's content and leave its tombstone, inside the caller's transaction."""
     if not reason or len(reason) > 32:
@@ -145,9 +146,15 @@ def destroy_record(
             "text_blob_id": record.text_blob_id,
             # False when a crashed earlier attempt had already shredded the key.
             "key_shredded_now": key_was_there,
+            # Each linked student's access log shows the deletion (603 CMR 23.07).
+            "students": students if students is not None else _linked_students(session, record_id),
         },
     )
     return DestroyResult(record_id=record_id, tombstone=_tombstone_dict(tombstone), already_destroyed=False)
+
+
+def _linked_students(session: Session, record_id: str) -> list[str]:
+    return sorted(session.execute(select(RecordStudent.student_id).where(RecordStudent.record_id == record_id)).scalars())
 
 
 __all__ = ["DestroyResult", "destroy_record"]

@@ -303,6 +303,56 @@ class Hold(Base):
     released_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
 
+class DisposalBatch(Base):
+    """One proposal of one series: proposed, then approved or rejected, then executed."""
+
+    __tablename__ = "disposal_batches"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    series_code: Mapped[str] = mapped_column(String(64))
+    schedule_version: Mapped[int | None] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16))  # proposed | approved | rejected | executing | executed
+    as_of: Mapped[dt.date] = mapped_column(Date)
+    needs_authorization: Mapped[bool] = mapped_column(Boolean, default=True)
+    summary: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    proposed_by: Mapped[str] = mapped_column(String(128))
+    proposed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    approved_by: Mapped[str | None] = mapped_column(String(128))
+    approved_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    authorization: Mapped[str | None] = mapped_column(Text)
+    rejected_by: Mapped[str | None] = mapped_column(String(128))
+    rejected_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    rejected_reason: Mapped[str | None] = mapped_column(Text)
+    executed_by: Mapped[str | None] = mapped_column(String(128))
+    executed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    chain_head: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+class DisposalItem(Base):
+    """A record of a batch and what became of it (pending, destroyed, skipped and why)."""
+
+    __tablename__ = "disposal_items"
+
+    batch_id: Mapped[str] = mapped_column(ForeignKey("disposal_batches.id"), primary_key=True)
+    record_id: Mapped[str] = mapped_column(ForeignKey("records.id"), primary_key=True)
+    outcome: Mapped[str] = mapped_column(String(16), default="pending")
+    reason: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (Index("ix_disposal_items_record", "record_id"),)
+
+
+class ExitNotice(Base):
+    """The letter sent at a student's exit (603 CMR 23.06(3)): one per exit date."""
+
+    __tablename__ = "exit_notices"
+
+    student_id: Mapped[str] = mapped_column(ForeignKey("students.student_id"), primary_key=True)
+    exit_date: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    generated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    generated_by: Mapped[str] = mapped_column(String(128))
+    path: Mapped[str] = mapped_column(Text)
+
+
 class Tombstone(Base):
     """What remains of a destroyed record: enough to prove it existed and went lawfully."""
 
@@ -356,6 +406,9 @@ class KeyValue(Base):
 
 __all__ = [
     "AuditEventRow",
+    "DisposalBatch",
+    "DisposalItem",
+    "ExitNotice",
     "Base",
     "Hold",
     "KeyValue",

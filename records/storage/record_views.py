@@ -148,7 +148,8 @@ def read_text(session: Session, content: ContentStore, record_id: str, *, actor:
     if not row.key_id or not row.text_blob_id:
         raise NotFound(f"record {record_id} has no stored text")
     text = content.read_text(row.key_id, row.text_blob_id)
-    audit.append(session, actor, "record.viewed", "record", record_id, {"what": "text", "purpose": purpose})
+    students = sorted(session.execute(select(RecordStudent.student_id).where(RecordStudent.record_id == record_id)).scalars())
+    audit.append(session, actor, "record.viewed", "record", record_id, {"what": "text", "purpose": purpose, "students": students})
     return text
 
 
