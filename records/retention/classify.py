@@ -38,6 +38,7 @@ CANDIDATE_FLOOR = 0.4  # weaker student candidates are not worth a clerk's time
 # Formats that come from a staff member's own account, where private life is expected.
 PERSONAL_EXPORT_FORMATS = frozenset({"facebook-thread", "instagram-thread", "x-dm-thread", "sms-thread", "x-posts", "mbox-message", "email", "msg"})
 NONRECORD_MAX_BUSINESS = 1.0
+NONRECORD_MAX_WEAK = 3.0  # weak business words ("tomorrow", "bring") tolerated in private life
 NONRECORD_PRIOR = 3.0  # a staff export is mostly private life (issue 5)
 COLLEAGUE_PERSONAL = 3.0  # between colleagues, private life must show itself
 
@@ -187,6 +188,7 @@ def decide_series(
         and not matches.school_address
         and (personal >= COLLEAGUE_PERSONAL or not matches.colleague)
         and strong_business == 0
+        and business <= NONRECORD_MAX_WEAK
         and school <= NONRECORD_MAX_BUSINESS
     )
     if nonrecord_possible:
