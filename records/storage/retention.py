@@ -14,7 +14,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import Select, and_, exists, func, or_, select
 from sqlalchemy.orm import Session
 
 from records.config import DistrictSettings
@@ -37,22 +37,34 @@ def _day_start(day: dt.date, zone: ZoneInfo) -> dt.datetime:
 # --- holds --------------------------------------------------------------------------
 
 
-def hold_query(criteria: HoldCriteria, zone: ZoneInfo) -> Select[Any]:
-    """The ids of the live records a hold covers (AND across kinds, OR within one)."""
-    query = select(Record.id).where(Record.status != "destroyed")
+def hold_predicate(criteria: HoldCriteria, zone: ZoneInfo) -> Any:
+    """A WHERE clause on ``records`` true for the live records a hold covers.
+
+    It tests the outer row itself (student links through an ``EXISTS`` the primary key
+    serves) rather than ``id IN (SELECT ...)``: planning reads millions of records in
+    chunks, and a subquery would be a full scan per chunk.
+    """
+    clauses: list[Any] = [Record.status != "destroyed"]
     if criteria.students:
-        query = query.where(Record.id.in_(select(RecordStudent.record_id).where(RecordStudent.student_id.in_(criteria.students))))
+        clauses.append(
+            exists().where(RecordStudent.record_id == Record.id, RecordStudent.student_id.in_(criteria.students))
+        )
     if criteria.series:
-        query = query.where(Record.series_code.in_(criteria.series))
+        clauses.append(Record.series_code.in_(criteria.series))
     first = func.coalesce(Record.sent_at_first, Record.sent_at_last, Record.created_at)
     last = func.coalesce(Record.sent_at_last, Record.sent_at_first, Record.created_at)
     if criteria.date_from:
-        query = query.where(last >= _day_start(criteria.date_from, zone))
+        clauses.append(last >= _day_start(criteria.date_from, zone))
     if criteria.date_to:
-        query = query.where(first < _day_start(criteria.date_to + dt.timedelta(days=1), zone))
+        clauses.append(first < _day_start(criteria.date_to + dt.timedelta(days=1), zone))
     if criteria.records:
-        query = query.where(Record.id.in_(criteria.records))
-    return query
+        clauses.append(Record.id.in_(criteria.records))
+    return and_(*clauses)
+
+
+def hold_query(criteria: HoldCriteria, zone: ZoneInfo) -> Select[Any]:
+    """The ids of the live records a hold covers (AND across kinds, OR within one)."""
+    return select(Record.id).where(hold_predicate(criteria, zone))
 
 
 def active_holds(session: Session) -> list[Hold]:
@@ -75,7 +87,7 @@ def holds_on(session: Session, record_ids: Sequence[str], zone: ZoneInfo) -> dic
 
 def held_clause(session: Session, zone: ZoneInfo) -> Any:
     """A WHERE clause true for records under any active hold (for planning in SQL)."""
-    clauses = [Record.id.in_(hold_query(HoldCriteria.from_json(h.criteria), zone)) for h in active_holds(session)]
+    clauses = [hold_predicate(HoldCriteria.from_json(h.criteria), zone) for h in active_holds(session)]
     return or_(*clauses) if clauses else None
 
 
@@ -238,6 +250,7 @@ __all__ = [
     "active_holds",
     "count_covered",
     "held_clause",
+    "hold_predicate",
     "hold_query",
     "holds_on",
     "list_holds",
