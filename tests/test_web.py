@@ -232,6 +232,17 @@ def test_posts_without_or_with_a_wrong_csrf_token_are_refused(app, installation)
     assert len(events(installation, "hold.placed")) == 1
 
 
+def test_an_upload_without_the_csrf_token_writes_nothing(app, installation, tmp_path):
+    pdf = born_digital_pdf(tmp_path / "a.pdf", [EMAIL_PAGE])
+    clerk = sign_in(app, "casey")
+    before = len(events(installation))
+    for data in ({}, {"csrf": "wrong"}):
+        response = clerk.post("/upload", data=data, files=[("files", ("a.pdf", pdf.read_bytes(), "application/pdf"))])
+        assert response.status_code == 403 and "CSRF" in response.text
+    assert len(events(installation)) == before
+    assert not list((installation.paths.home / "tmp").glob("upload-*/*"))
+
+
 # --- clerk work ----------------------------------------------------------------------
 
 

@@ -121,25 +121,30 @@ def register(app: FastAPI) -> None:  # noqa: C901 - one list of routes reads bes
 
     @app.post("/upload")
     async def upload(request: Request) -> Response:
-        viewer, form = await need_post(request, "ingest")
-        files = [f for f in form.getlist("files") if hasattr(f, "read") and getattr(f, "filename", "")]
-        if not files:
-            raise UsageError("choose at least one file to upload")
-        staff = _text(form, "staff") or None
-        password = str(form.get("password") or "") or None
+        viewer = need(request, "ingest")
         installation = _inst(request)
-
-        def check() -> str:
-            with installation.catalog.reading() as db:
-                who = authorize(db, viewer.name, "ingest")
-                if staff and not directory.staff_exists(db, staff):
-                    raise UsageError(f"staff member {staff}: not in the staff directory; import the staff directory first")
-                return who
-
-        who = await run_in_threadpool(check)
+        session = web_session(request)
         folder = uploads.upload_folder(installation)
         try:
-            saved = await uploads.save_uploads(files, folder)
+            try:
+                fields, saved = await uploads.receive(request, folder, lambda t: sessions.csrf_ok(session, t))
+            except uploads.UploadRefused as exc:
+                if str(exc) == "csrf":
+                    raise Forbidden("This form has expired or did not come from this site (CSRF check). Go back, reload the page and try again.") from None
+                raise UsageError(str(exc)) from None
+            if not saved:
+                raise UsageError("choose at least one file to upload")
+            staff = fields.get("staff", "").strip() or None
+            password = fields.get("password") or None
+
+            def check() -> str:
+                with installation.catalog.reading() as db:
+                    who = authorize(db, viewer.name, "ingest")
+                    if staff and not directory.staff_exists(db, staff):
+                        raise UsageError(f"staff member {staff}: not in the staff directory; import the staff directory first")
+                    return who
+
+            who = await run_in_threadpool(check)
             result = await run_in_threadpool(uploads.ingest_saved, installation, saved, actor=who, owner_staff_id=staff, password=password)
         finally:
             uploads.remove(folder)
