@@ -86,3 +86,40 @@ def test_every_user_change_is_audited(paths):
     assert added == ["admin", "casey", "olivia", "omar", "avery"]
     disabled = [e for e in log if e["action"] == "user.disabled"]
     assert len(disabled) == 1 and disabled[0]["actor"] == "admin" and disabled[0]["subject_id"] == "omar"
+
+
+def test_lockout_after_five_failed_sign_ins_and_unlock(paths, catalog):
+    run("init")
+    assert run("user", "add", "admin", "--role", "admin").exit_code == 0
+    assert run("user", "add", "casey", "--role", "clerk", "--password-stdin", "--actor", "admin", input="right password\n").exit_code == 0
+    for attempt in range(users.MAX_FAILED_LOGINS):
+        with catalog.writing() as session:
+            outcome = users.sign_in(session, "casey", "wrong")
+        assert outcome.user is None
+        assert outcome.locked_now is (attempt == users.MAX_FAILED_LOGINS - 1)
+    with catalog.writing() as session:
+        refused = users.sign_in(session, "casey", "right password")
+    assert refused.user is None and "locked" in refused.reason
+    listed = {u["name"]: u for u in run("user", "list", "--json").json()}
+    assert listed["casey"]["locked"] is True
+    not_admin = run("user", "unlock", "casey", "--actor", "casey")
+    assert not_admin.exit_code == 1
+    assert run("user", "unlock", "casey", "--actor", "admin").exit_code == 0
+    with catalog.writing() as session:
+        assert users.sign_in(session, "casey", "right password").user.name == "casey"
+    actions = [e["action"] for e in run("audit", "log", "--json").json()]
+    assert "user.locked" in actions and "user.unlocked" in actions
+
+
+def test_a_success_resets_the_failed_count(paths, catalog):
+    run("init")
+    assert run("user", "add", "admin", "--role", "admin", "--password-stdin", input="pw-admin\n").exit_code == 0
+    for _ in range(users.MAX_FAILED_LOGINS - 1):
+        with catalog.writing() as session:
+            users.sign_in(session, "admin", "wrong")
+    with catalog.writing() as session:
+        assert users.sign_in(session, "admin", "pw-admin").user is not None
+    with catalog.writing() as session:
+        assert users.sign_in(session, "admin", "wrong").locked_now is False
+    with catalog.writing() as session:
+        assert users.sign_in(session, "admin", "pw-admin").user is not None

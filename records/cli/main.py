@@ -100,6 +100,22 @@ def demo(home: HomeOption = None) -> None:
         raise typer.Exit(1)
 
 
+@app.command("serve")
+def serve(
+    host: Annotated[str, typer.Option("--host", help="The address to listen on (keep 127.0.0.1 behind a TLS proxy).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="The port to listen on.")] = 8000,
+    home: HomeOption = None,
+) -> None:
+    """Start the web app (sign in at /login with the users of `records user add`)."""
+    import uvicorn
+
+    from records.web import create_app
+
+    web = create_app(home)
+    typer.echo(f"records web app on http://{host}:{port}/login (Ctrl-C to stop)", err=True)
+    uvicorn.run(web, host=host, port=port, proxy_headers=True, forwarded_allow_ips="127.0.0.1", log_level="warning")
+
+
 def main() -> None:
     app()
 

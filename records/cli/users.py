@@ -13,7 +13,7 @@ from records.cli.common import ActorOption, HomeOption, JsonOption, emit_json, n
 from records.errors import UsageError
 from records.storage import users
 
-app = new_app("Add, list and disable users (roles: clerk, officer, auditor, admin).")
+app = new_app("Add, list, disable and unlock users (roles: clerk, officer, auditor, admin).")
 
 
 def _read_password(from_stdin: bool) -> str | None:
@@ -80,3 +80,16 @@ def disable(
     with installation.catalog.writing() as session:
         view = users.disable_user(session, name, actor)
     typer.echo(f"disabled {view.name}")
+
+
+@app.command("unlock")
+def unlock(
+    name: Annotated[str, typer.Argument(help="The user locked out of the web sign-in.")],
+    actor: ActorOption = None,
+    home: HomeOption = None,
+) -> None:
+    """Lift a web sign-in lock-out (after repeated wrong passwords)."""
+    installation = open_installation(home)
+    with installation.catalog.writing() as session:
+        view = users.unlock_user(session, name, actor)
+    typer.echo(f"unlocked {view.name}")

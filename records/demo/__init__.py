@@ -124,4 +124,8 @@ def run_demo(home: Path | str | None = None, console: Console | None = None) -> 
         f"[bold]records audit log --as avery.auditor[/], [bold]records audit verify --checkpoint {checkpoint_file}[/]"
         f"  (with --home {installation.paths.home} or RECORDS_HOME set)"
     )
+    console.print(
+        "Web: give a user a password ([bold]records user add NAME --role clerk --password-stdin --actor admin[/]), "
+        "start [bold]records serve[/] and open [bold]http://127.0.0.1:8000/login[/]"
+    )
     return health.ok and verification.ok

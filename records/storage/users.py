@@ -153,3 +153,65 @@ def check_password(session: Session, name: str, password: str) -> bool:
         return _hasher.verify(user.password_hash, password)
     except (VerificationError, InvalidHashError):
         return False
+
+
+# --- web sign-in and lock-out --------------------------------------------------------
+
+MAX_FAILED_LOGINS = 5
+LOCKOUT_ACTOR = "system:web"
+
+
+@dataclass(frozen=True)
+class SignIn:
+    """The outcome of a sign-in attempt: the user on success, else a reason to show."""
+
+    user: UserView | None
+    reason: str | None = None
+    locked_now: bool = False
+
+
+_FAILED = "the user name or password is wrong"
+
+
+def sign_in(session: Session, name: str, password: str, *, now: dt.datetime | None = None) -> SignIn:
+    """Check a web sign-in and keep the lock-out count (call in a writing transaction).
+
+    Each wrong password for an existing user counts; the fifth in a row locks the user
+    (``locked_at``, audit ``user.locked``) until an admin unlocks them. A success resets
+    the count. Locked and disabled users are refused whatever the password.
+    """
+    user = session.get(User, name)
+    if user is None or not user.active or not user.password_hash:
+        return SignIn(None, _FAILED)
+    if user.locked_at is not None:
+        return SignIn(None, "this account is locked after repeated failed sign-ins: ask an admin to unlock it")
+    if check_password(session, name, password):
+        if user.failed_logins:
+            user.failed_logins = 0
+        return SignIn(_view(user))
+    user.failed_logins = (user.failed_logins or 0) + 1
+    if user.failed_logins >= MAX_FAILED_LOGINS:
+        user.locked_at = now or dt.datetime.now(dt.UTC)
+        audit.append(session, LOCKOUT_ACTOR, "user.locked", "user", name, {"failed_logins": user.failed_logins})
+        return SignIn(None, "too many failed sign-ins: this account is now locked; ask an admin to unlock it", locked_now=True)
+    return SignIn(None, _FAILED)
+
+
+def get_user(session: Session, name: str) -> UserView | None:
+    user = session.get(User, name)
+    return _view(user) if user is not None else None
+
+
+def unlock_user(session: Session, name: str, actor: str | None) -> UserView:
+    """Lift a lock-out (admins only); the failed sign-in count starts again from zero."""
+    recorded_actor = authorize(session, actor, "user.manage")
+    user = session.get(User, name)
+    if user is None:
+        raise NotFound(f"no user named {name!r}")
+    if user.locked_at is None and not user.failed_logins:
+        return _view(user)
+    was_locked = user.locked_at is not None
+    user.locked_at = None
+    user.failed_logins = 0
+    audit.append(session, recorded_actor, "user.unlocked", "user", name, {"was_locked": was_locked})
+    return _view(user)
