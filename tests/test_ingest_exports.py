@@ -6,6 +6,8 @@ import email.message
 import email.utils
 from pathlib import Path
 
+import pytest
+
 from sqlalchemy import select
 
 from records.flows.ingest import process_batch
@@ -209,3 +211,56 @@ def hashlib_sha(path: Path) -> str:
     import hashlib
 
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _mbox_of(path: Path, messages: list[email.message.EmailMessage]) -> Path:
+    separator = b"From 1773664405479613283@xxx Tue Aug 08 12:36:29 +0000 2023\n"
+    path.write_bytes(b"".join(separator + bytes(m).replace(b"\r\n", b"\n") + b"\n" for m in messages))
+    return path
+
+
+def _absence_and_forward() -> tuple[email.message.EmailMessage, email.message.EmailMessage]:
+    original = email.message.EmailMessage()
+    original["From"] = "Ana Rivera <ana.rivera@example.net>"
+    original["To"] = "Elena Rivera <erivera@schools.example.org>"
+    original["Subject"] = "Maya's absence"
+    original["Date"] = "Tue, 05 Mar 2024 15:14:00 -0500"
+    original["Message-ID"] = "<abc123@mail.example.net>"
+    original.set_content("Maya will be absent on Thursday for a doctor's appointment.")
+    forward = email.message.EmailMessage()
+    forward["From"] = "Elena Rivera <erivera@schools.example.org>"
+    forward["To"] = "records@schools.example.org"
+    forward["Subject"] = "Fwd: Maya's absence"
+    forward["Date"] = "Wed, 06 Mar 2024 08:00:00 -0500"
+    forward["Message-ID"] = "<fwd999@schools.example.org>"
+    forward.set_content(
+        "FYI\n\n---------- Forwarded message ---------\nFrom: Ana Rivera <ana.rivera@example.net>\n"
+        "Date: Tue, Mar 5, 2024 at 3:14 PM\nSubject: Maya's absence\nTo: Elena Rivera <erivera@schools.example.org>\n\n"
+        "Maya will be absent on Thursday for a doctor's appointment.\n"
+    )
+    return original, forward
+
+
+@pytest.mark.parametrize("forward_first", [True, False], ids=["forward-first", "original-first"])
+def test_forward_original_and_a_repeat_in_one_mbox_chunk(installation, tmp_path, forward_first):
+    """Records of one chunk are written in bulk: links and duplicates come out as one by one."""
+    from records.storage import audit
+
+    original, forward = _absence_and_forward()
+    order = [forward, original, original] if forward_first else [original, forward, original]
+    [report] = process_batch(installation, [_mbox_of(tmp_path / "mail.mbox", order)], actor="system:test")
+    assert report.status == "ingested" and len(report.records) == 2  # the repeated original is the same record
+    with installation.catalog.reading() as session:
+        rows = {r.locator: r for r in session.execute(select(Record).where(Record.id.in_(report.records))).scalars()}
+        assert audit.verify(session).ok
+    fwd, orig = rows["<fwd999@schools.example.org>"], rows["<abc123@mail.example.net>"]
+    assert fwd.forward_of == orig.id and fwd.is_forward and not orig.is_forward
+    linked = _events(installation, "record.linked")
+    assert [(e.subject_id, e.payload) for e in linked] == [(fwd.id, f'{{"forward_of":"{orig.id}"}}')]
+    assert [e.subject_id for e in _events(installation, "record.seen")] == [orig.id]
+    extracted = [e.subject_id for e in _events(installation, "record.extracted")]
+    assert extracted == ([fwd.id, orig.id] if forward_first else [orig.id, fwd.id])
+    # Ingested again in another file: both joined, nothing linked twice.
+    (tmp_path / "again").mkdir()
+    [again] = process_batch(installation, [_mbox_of(tmp_path / "again" / "mail.mbox", [original, forward])], actor="system:test")
+    assert sorted(again.records) == sorted(report.records) and len(_events(installation, "record.linked")) == 1
