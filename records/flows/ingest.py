@@ -63,9 +63,11 @@ def _commit_files(
     post = store.Cleanup()
     try:
         with durability.batched():  # one flush for the batch, before its transaction commits
-            for path, file_digest, file in files:
-                source = store.prepare_source(content, path, file_digest, file)
+            sources = store.prepare_sources(content, files)  # their keys in one key pack
+            for source in sources:
                 cleanup.extend(source.source_cleanup())
+            for source in sources:
+                file = source.file
                 items = file.extraction.items if file.extraction else []
                 records = store.prepare_records(content, source, items, reuse_source_key=True)
                 cleanup.extend(source.cleanup_for(records))
@@ -74,12 +76,16 @@ def _commit_files(
         with installation.catalog.writing() as session:
             now = _now()
             events = []
+            rows = store.PendingRows(session)  # the batch's new records go in together
             for source, records in prepared:
                 events += store.commit_source(session, source, actor=actor, owner_staff_id=owner_staff_id, status=source.file.status, now=now)
-                record_events, after = store.commit_records(session, content, source, records, actor=actor, owner_staff_id=owner_staff_id, now=now)
+                record_events, after = store.commit_records(
+                    session, content, source, records, actor=actor, owner_staff_id=owner_staff_id, now=now, rows=rows
+                )
                 events += record_events
                 post.extend(after)
                 events += store.finish_source(session, source, actor=actor, now=now)
+            rows.flush()
             held = store.known_sources(session, sorted({d.sha256 for _, d, _, _ in duplicates}))
             for path, file_digest, source_id, index in duplicates:
                 source_id = source_id or prepared[index][0].source_id  # the same bytes twice in one call

@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from records.intake.model import Evidence, Extraction, Item, Quarantine, ReadOptions
-from records.intake.registry import Reader, Sniff, choose, sniff
+from records.intake.registry import Reader, Sniff, choose, readers, sniff
 
 PRINTOUT_FORMATS = frozenset({"printout-scan", "printout-pdf"})
 
@@ -131,6 +131,20 @@ def read(planned: Plan, options: ReadOptions, *, timezone: str = "America/New_Yo
     if not extraction.items:
         return FileExtraction(planned.sniff, None, Quarantine("empty", "nothing to keep was found in the file"))
     return FileExtraction(planned.sniff, extraction, None)
+
+
+def read_sniffed(found: Sniff, reader_name: str, options: ReadOptions, *, timezone: str = "America/New_York") -> FileExtraction:
+    """``extract`` for a file already sniffed and planned elsewhere (safe to send across processes).
+
+    The ingesting process sniffs every file to decide where it is read; a pool worker
+    given the sniff and the reader's name does not run libmagic over it a second time.
+    A reader this process does not know (registered only in the sender) means reading
+    the file from scratch.
+    """
+    reader = next((r for r in readers() if r.name == reader_name), None)
+    if reader is None or getattr(reader, "streams", False):
+        return extract(found.path, options, timezone=timezone)
+    return read(Plan(found, reader), options, timezone=timezone)
 
 
 def extract(path: Path, options: ReadOptions, *, timezone: str = "America/New_York") -> FileExtraction:

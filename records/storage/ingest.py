@@ -103,6 +103,7 @@ class PreparedSource:
     # The source key's AEAD, kept from ``prepare_source`` so a printout's text (stored
     # under the same key) does not read the key back from the key store.
     primitive: StreamingAead | None = field(default=None, repr=False)
+    row: Source | None = field(default=None, repr=False)  # the catalog row, once commit_source added it
 
     def cleanup_for(self, records: list[PreparedRecord]) -> Cleanup:
         """What to remove if the transaction writing ``records`` fails."""
@@ -138,10 +139,15 @@ def known_sources(session: Session, shas: list[str]) -> dict[str, tuple[str, lis
 # --- preparing content (no SQL) ------------------------------------------------------
 
 
-def prepare_source(content: ContentStore, path: Path, digest: FileDigest, file: FileExtraction) -> PreparedSource:
-    """Keep the file's own bytes, encrypted under a new key."""
-    source_key = new_id("K")
-    primitive = content.ensure_key(source_key)
+def prepare_source(
+    content: ContentStore, path: Path, digest: FileDigest, file: FileExtraction, *, key: tuple[str, StreamingAead] | None = None
+) -> PreparedSource:
+    """Keep the file's own bytes, encrypted under a new key (``key``: one made already)."""
+    if key is None:
+        source_key = new_id("K")
+        primitive = content.ensure_key(source_key)
+    else:
+        source_key, primitive = key
     try:
         with path.open("rb") as handle:
             blob = content.put(source_key, handle, primitive=primitive)
@@ -149,6 +155,23 @@ def prepare_source(content: ContentStore, path: Path, digest: FileDigest, file: 
         discard_uncommitted(content, [source_key], [f"{source_key}.blob"])
         raise
     return PreparedSource(new_id("S"), path, digest, file, source_key, blob, primitive=primitive)
+
+
+def prepare_sources(content: ContentStore, files: list[tuple[Path, FileDigest, FileExtraction]]) -> list[PreparedSource]:
+    """``prepare_source`` for a batch of files, their keys made together in one key pack.
+
+    A printout's record shares its source's key, so this is the one key file a batch of
+    printouts writes instead of one per file. On failure everything written is removed.
+    """
+    keys = content.new_keys(len(files))
+    prepared: list[PreparedSource] = []
+    try:
+        for (path, file_digest, file), key in zip(files, keys, strict=True):
+            prepared.append(prepare_source(content, path, file_digest, file, key=key))
+    except BaseException:
+        discard_uncommitted(content, [k for k, _ in keys], [s.blob.blob_id for s in prepared])
+        raise
+    return prepared
 
 
 def held_source(source_id: str, key_id: str, blob: StoredBlob, path: Path, digest: FileDigest, file: FileExtraction) -> PreparedSource:
@@ -275,8 +298,7 @@ def match_owner(session: Session, item: Item) -> str | None:
 
 def commit_source(session: Session, source: PreparedSource, *, actor: str, owner_staff_id: str | None, status: str, now: dt.datetime) -> list[PendingEvent]:
     file = source.file
-    session.add(
-        Source(
+    source.row = Source(
             id=source.source_id,
             sha256=source.digest.sha256,
             path=str(source.path),
@@ -296,8 +318,9 @@ def commit_source(session: Session, source: PreparedSource, *, actor: str, owner
             updated_at=now,
             part_of=source.part_of,
         )
-    )
-    session.flush()  # the source row first: records refer to it
+    # Not flushed here: the rows that refer to it (records, audit events) flush the
+    # session first, so a batch's sources go to the catalog in one statement.
+    session.add(source.row)
     events = [PendingEvent(actor, "source.received", "source", source.source_id, {"sha256": source.digest.sha256, "size": source.digest.size})]
     if file.sniff is not None:
         events.append(
@@ -308,7 +331,7 @@ def commit_source(session: Session, source: PreparedSource, *, actor: str, owner
 
 def finish_source(session: Session, source: PreparedSource, *, actor: str, now: dt.datetime) -> list[PendingEvent]:
     """Set the source's final status and reason once every record is written."""
-    row = session.get(Source, source.source_id)
+    row = source.row or session.get(Source, source.source_id)
     assert row is not None
     file = source.file
     row.status = file.status
@@ -381,7 +404,7 @@ def _extend(session: Session, content: ContentStore, existing: Record, record: P
     return PendingEvent(actor, "record.extended", "record", existing.id, {"source_id": source_id, "new_messages": added, "messages": len(merged), "content_sha256": new_blob.sha256})
 
 
-class _PendingRows:
+class PendingRows:
     """Rows of new records, their sources and pages, inserted together in bulk.
 
     Row-at-a-time ORM inserts with a flush each were a fifth of an mbox's ingest time;
@@ -454,7 +477,7 @@ class _ForwardLinks:
             elif is_forward and forward_of is None:
                 self.unlinked.setdefault(origin, []).append(record_id)
 
-    def add(self, rows: _PendingRows, record_id: str, origin: str, is_forward: bool, actor: str) -> list[PendingEvent]:
+    def add(self, rows: PendingRows, record_id: str, origin: str, is_forward: bool, actor: str) -> list[PendingEvent]:
         events = []
         if is_forward:
             original = next((r for r in self.originals.get(origin, []) if r != record_id), None)
@@ -493,12 +516,17 @@ def commit_records(
     actor: str,
     owner_staff_id: str | None,
     now: dt.datetime,
+    rows: PendingRows | None = None,
 ) -> tuple[list[PendingEvent], Cleanup]:
     """Insert new records, or join (and extend) records already held.
 
+    With ``rows`` (a batch of files in one transaction) new rows are left there for the
+    caller to flush once for the batch; they are flushed first whenever this call must
+    look the catalog up (duplicates, forward links), so it sees every record before it.
+
     A chunk costs a fixed handful of statements, not several per record: owners,
     duplicates and forward links are looked up once for the whole chunk, and new rows are
-    inserted in bulk (``_PendingRows``). The outcome, and the order of the audit events,
+    inserted in bulk (``PendingRows``). The outcome, and the order of the audit events,
     are those of handling the records one after the other.
     """
     events: list[PendingEvent] = []
@@ -514,11 +542,15 @@ def commit_records(
             owners[owner_tag] = owner_staff_id or match_owner(session, item)
         owner = owners[owner_tag]
         planned.append((record, owner, scoped_dedupe_key(item, owner)))
-    held = _held_by_dedupe_key(session, {key for _, _, key in planned if key})
+    keys = {key for _, _, key in planned if key}
+    origins = {origin for origin, _ in (_item_origin(r.item) for r, _, _ in planned) if origin}
+    shared = rows is not None
+    rows = rows if rows is not None else PendingRows(session)
+    if rows.records and (keys or origins):
+        rows.flush()  # records of earlier files of the batch must be seen
+    held = _held_by_dedupe_key(session, keys)
     made_here: dict[str, str] = {}  # dedupe key → record inserted by this chunk
-    origins = {origin for origin, _ in (_item_origin(r.item) for r, _, key in planned) if origin}
     links = _ForwardLinks(session, origins)
-    rows = _PendingRows(session)
     for record, owner, dedupe_key in planned:
         item = record.item
         parent_id = id_map.get(record.parent_id, record.parent_id) if record.parent_id else None
@@ -603,7 +635,8 @@ def commit_records(
         )
         if origin:
             events.extend(links.add(rows, record.record_id, origin, is_forward, actor))
-    rows.flush()
+    if not shared:
+        rows.flush()
     return events, cleanup
 
 
@@ -688,7 +721,7 @@ def receive_parts(installation: Any, paths: list[Path], lead_of: dict[str, str],
             with installation.catalog.writing() as session:
                 now = dt.datetime.now(dt.UTC)
                 events = commit_source(session, source, actor=actor, owner_staff_id=None, status="ingested", now=now)
-                row = session.get(Source, source.source_id)
+                row = source.row
                 row.reason = f"part of the export read with source {lead_id}" if lead_id else "part of a multi-zip export"  # type: ignore[union-attr]
                 row.status = "ingested"  # type: ignore[union-attr]
                 events.append(PendingEvent(actor, "source.part_of", "source", source.source_id, {"lead_source_id": lead_id}))
