@@ -264,3 +264,23 @@ def test_forward_original_and_a_repeat_in_one_mbox_chunk(installation, tmp_path,
     (tmp_path / "again").mkdir()
     [again] = process_batch(installation, [_mbox_of(tmp_path / "again" / "mail.mbox", [original, forward])], actor="system:test")
     assert sorted(again.records) == sorted(report.records) and len(_events(installation, "record.linked")) == 1
+
+
+def test_a_stream_is_committed_in_chunks_bounded_by_bytes(installation, tmp_path, monkeypatch):
+    """Big messages make short chunks: memory is bounded by bytes as well as by items."""
+    import records.flows.ingest as flow_ingest
+
+    monkeypatch.setattr(flow_ingest, "STREAM_CHUNK_BYTES", 30_000)
+    messages = []
+    for n in range(5):
+        message = email.message.EmailMessage()
+        message["From"] = "Ana Rivera <ana.rivera@example.net>"
+        message["Subject"] = f"Long note {n}"
+        message["Date"] = f"Tue, 0{n + 1} Oct 2024 09:00:00 -0400"
+        message["Message-ID"] = f"<long-{n}@example.net>"
+        message.set_content(f"Paragraph {n}. " * 800)  # about 10 KB each
+        messages.append(message)
+    [report] = process_batch(installation, [_mbox_of(tmp_path / "long.mbox", messages)], actor="system:test")
+    assert report.status == "ingested" and len(report.records) == 5
+    chunks = {e.at for e in _events(installation, "record.extracted")}
+    assert len(chunks) == 3  # a message and its text are about 20 KB: two reach the cap, so 2 + 2 + 1
