@@ -34,6 +34,7 @@ os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+import records.flows  # noqa: E402, F401 - Prefect's settings (server start-up timeout) before Prefect is imported
 from tests.fixtures.printouts import EMAIL_PAGE, born_digital_pdf, png_scan  # noqa: E402
 
 

@@ -383,6 +383,16 @@ def test_stdlib_canonical_json_matches_rfc8785_on_random_values() -> None:
         assert sv.canonical_json(sample) == rfc8785.dumps(sample), sample
 
 
+@pytest.mark.parametrize("payload", JCS_TABLE[28:], ids=["keys", "string", "nested"])
+def test_event_body_assembled_from_the_payload_bytes_is_its_canonical_form(payload: Any) -> None:
+    from records.storage.audit import PendingEvent, _body, _body_bytes, canonical
+
+    event = PendingEvent("clerk \u00e9", "record.extracted", "record", "R-1\u20ac", {"p": payload})
+    payload_bytes = canonical({"p": payload})
+    body = _body(7, "2026-01-01T00:00:00.000000Z", event, {"p": payload}, "ab" * 32)
+    assert _body_bytes(body, payload_bytes) == rfc8785.dumps(body)
+
+
 @pytest.mark.parametrize("value", [float("nan"), float("inf"), 2**53, -(2**53), {1: 2}, "\ud800", object()])
 def test_stdlib_canonical_json_refuses_what_rfc8785_refuses(value: Any) -> None:
     with pytest.raises(sv.NotCanonical):

@@ -6,6 +6,8 @@ import email.message
 import email.utils
 from pathlib import Path
 
+import pytest
+
 from sqlalchemy import select
 
 from records.flows.ingest import process_batch
@@ -209,3 +211,76 @@ def hashlib_sha(path: Path) -> str:
     import hashlib
 
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _mbox_of(path: Path, messages: list[email.message.EmailMessage]) -> Path:
+    separator = b"From 1773664405479613283@xxx Tue Aug 08 12:36:29 +0000 2023\n"
+    path.write_bytes(b"".join(separator + bytes(m).replace(b"\r\n", b"\n") + b"\n" for m in messages))
+    return path
+
+
+def _absence_and_forward() -> tuple[email.message.EmailMessage, email.message.EmailMessage]:
+    original = email.message.EmailMessage()
+    original["From"] = "Ana Rivera <ana.rivera@example.net>"
+    original["To"] = "Elena Rivera <erivera@schools.example.org>"
+    original["Subject"] = "Maya's absence"
+    original["Date"] = "Tue, 05 Mar 2024 15:14:00 -0500"
+    original["Message-ID"] = "<abc123@mail.example.net>"
+    original.set_content("Maya will be absent on Thursday for a doctor's appointment.")
+    forward = email.message.EmailMessage()
+    forward["From"] = "Elena Rivera <erivera@schools.example.org>"
+    forward["To"] = "records@schools.example.org"
+    forward["Subject"] = "Fwd: Maya's absence"
+    forward["Date"] = "Wed, 06 Mar 2024 08:00:00 -0500"
+    forward["Message-ID"] = "<fwd999@schools.example.org>"
+    forward.set_content(
+        "FYI\n\n---------- Forwarded message ---------\nFrom: Ana Rivera <ana.rivera@example.net>\n"
+        "Date: Tue, Mar 5, 2024 at 3:14 PM\nSubject: Maya's absence\nTo: Elena Rivera <erivera@schools.example.org>\n\n"
+        "Maya will be absent on Thursday for a doctor's appointment.\n"
+    )
+    return original, forward
+
+
+@pytest.mark.parametrize("forward_first", [True, False], ids=["forward-first", "original-first"])
+def test_forward_original_and_a_repeat_in_one_mbox_chunk(installation, tmp_path, forward_first):
+    """Records of one chunk are written in bulk: links and duplicates come out as one by one."""
+    from records.storage import audit
+
+    original, forward = _absence_and_forward()
+    order = [forward, original, original] if forward_first else [original, forward, original]
+    [report] = process_batch(installation, [_mbox_of(tmp_path / "mail.mbox", order)], actor="system:test")
+    assert report.status == "ingested" and len(report.records) == 2  # the repeated original is the same record
+    with installation.catalog.reading() as session:
+        rows = {r.locator: r for r in session.execute(select(Record).where(Record.id.in_(report.records))).scalars()}
+        assert audit.verify(session).ok
+    fwd, orig = rows["<fwd999@schools.example.org>"], rows["<abc123@mail.example.net>"]
+    assert fwd.forward_of == orig.id and fwd.is_forward and not orig.is_forward
+    linked = _events(installation, "record.linked")
+    assert [(e.subject_id, e.payload) for e in linked] == [(fwd.id, f'{{"forward_of":"{orig.id}"}}')]
+    assert [e.subject_id for e in _events(installation, "record.seen")] == [orig.id]
+    extracted = [e.subject_id for e in _events(installation, "record.extracted")]
+    assert extracted == ([fwd.id, orig.id] if forward_first else [orig.id, fwd.id])
+    # Ingested again in another file: both joined, nothing linked twice.
+    (tmp_path / "again").mkdir()
+    [again] = process_batch(installation, [_mbox_of(tmp_path / "again" / "mail.mbox", [original, forward])], actor="system:test")
+    assert sorted(again.records) == sorted(report.records) and len(_events(installation, "record.linked")) == 1
+
+
+def test_a_stream_is_committed_in_chunks_bounded_by_bytes(installation, tmp_path, monkeypatch):
+    """Big messages make short chunks: memory is bounded by bytes as well as by items."""
+    import records.flows.ingest as flow_ingest
+
+    monkeypatch.setattr(flow_ingest, "STREAM_CHUNK_BYTES", 30_000)
+    messages = []
+    for n in range(5):
+        message = email.message.EmailMessage()
+        message["From"] = "Ana Rivera <ana.rivera@example.net>"
+        message["Subject"] = f"Long note {n}"
+        message["Date"] = f"Tue, 0{n + 1} Oct 2024 09:00:00 -0400"
+        message["Message-ID"] = f"<long-{n}@example.net>"
+        message.set_content(f"Paragraph {n}. " * 800)  # about 10 KB each
+        messages.append(message)
+    [report] = process_batch(installation, [_mbox_of(tmp_path / "long.mbox", messages)], actor="system:test")
+    assert report.status == "ingested" and len(report.records) == 5
+    chunks = {e.at for e in _events(installation, "record.extracted")}
+    assert len(chunks) == 3  # a message and its text are about 20 KB: two reach the cap, so 2 + 2 + 1

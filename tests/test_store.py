@@ -275,6 +275,38 @@ def test_key_ids_and_destroy(tmp_path: Path) -> None:
     assert "K-d" in str(caught.value) and isinstance(caught.value, RecordsError)
 
 
+def test_packed_keys_are_one_key_each_and_destroyed_one_by_one(store: ContentStore) -> None:
+    keystore = store.keystore
+    made = store.new_keys(3)
+    assert len({key_id for key_id, _ in made}) == 3
+    pack = next(keystore.packs_dir.glob("*.pack"))
+    assert _mode(pack) == 0o600 and len(list(keystore.packs_dir.iterdir())) == 1
+    for key_id, primitive in made:
+        store.put(key_id, io.BytesIO(PLAIN), primitive=primitive)
+        assert keystore.has_key(key_id) and store.open(key_id, f"{key_id}.blob").read() == PLAIN
+    # Each key is its own: one cannot open a sibling's blob.
+    with pytest.raises(ContentCorrupted):
+        store.open(made[1][0], f"{made[0][0]}.blob").read()
+    with pytest.raises(ValueError):
+        keystore.new_key(made[0][0])
+    first, second, third = (key_id for key_id, _ in made)
+    before = pack.read_bytes()
+    assert keystore.destroy(first) is True
+    after = pack.read_bytes()
+    assert len(after) == len(before) and first.encode() not in after and first.encode() in before
+    # The destroyed key's wrapped bytes are zeroed in place; the others are untouched.
+    changed = [i for i, (a, b) in enumerate(zip(before, after, strict=True)) if a != b]
+    assert changed and all(after[i] == 0 for i in changed)
+    with pytest.raises(KeyDestroyed):
+        store.open(first, f"{first}.blob")
+    assert not keystore.has_key(first) and keystore.destroy(first) is False
+    assert store.open(second, f"{second}.blob").read() == PLAIN
+    keystore.destroy_many([second, third])
+    assert not pack.exists()  # every key of the pack is gone, and so is the pack
+    with pytest.raises(KeyDestroyed):
+        keystore.primitive(third)
+
+
 def test_wrapped_key_is_bound_to_its_id(tmp_path: Path) -> None:
     keystore = KeyStore(tmp_path / "keys")
     keystore.create()
@@ -416,6 +448,27 @@ def test_destroy_record(catalog: Catalog, paths: Paths) -> None:
     assert len(_destroyed_events(catalog, "R-1")) == 1
     with catalog.reading() as session:
         assert audit.verify(session).ok
+
+
+def test_destroy_record_with_a_packed_key_leaves_its_pack_mates_readable(catalog: Catalog, paths: Paths) -> None:
+    content = _content_for(paths)
+    (gone, gone_aead), (kept, kept_aead) = content.new_keys(2)
+    with catalog.writing() as session:
+        session.add(Source(id="S-1", sha256="0" * 64, path="mail.mbox", size=1, status="ingested", received_at=NOW, received_by="clerk"))
+        session.flush()
+        for record_id, key_id, aead in (("R-gone", gone, gone_aead), ("R-kept", kept, kept_aead)):
+            stored = content.put(key_id, io.BytesIO(PLAIN), primitive=aead)
+            text_id = content.put_text(key_id, PLAIN.decode(), primitive=aead)
+            session.add(Record(id=record_id, source_id="S-1", format="mbox-message", created_at=NOW, content_sha256=stored.sha256,
+                               key_id=key_id, blob_id=stored.blob_id, text_blob_id=text_id, series_code="SR-17"))
+    wrapped = content.keystore._packed(gone)
+    assert wrapped
+    with catalog.writing() as session:
+        destroy_record(session, content, "R-gone", actor="officer", reason="retention", now=NOW)
+    with pytest.raises(KeyDestroyed):
+        content.read_text(gone, f"{gone}.text")
+    assert not any(wrapped in p.read_bytes() for p in content.keystore.path.rglob("*") if p.is_file())
+    assert content.read_text(kept, f"{kept}.text") == PLAIN.decode()
 
 
 def test_destroy_finishes_after_a_crash(catalog: Catalog, paths: Paths) -> None:

@@ -18,7 +18,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from records.intake.model import Quarantine, ReadOptions
-from records.intake.pipeline import FileExtraction, Plan, extract, plan, read
+from records.intake.pipeline import FileExtraction, Plan, plan, read, read_sniffed
 
 _pool: ProcessPoolExecutor | None = None
 
@@ -60,9 +60,15 @@ def extract_many(paths: list[Path], options: list[ReadOptions], timezone: str) -
             results[i] = read(planned, options[i], timezone=timezone)
     if len(pooled) == 1 or workers() == 1:
         for i in pooled:
-            results[i] = extract(paths[i], options[i], timezone=timezone)
+            planned = plans[i]
+            assert isinstance(planned, Plan)
+            results[i] = read(planned, options[i], timezone=timezone)
     elif pooled:
-        futures = {i: pool().submit(extract, paths[i], replace(options[i], ocr_workers=1), timezone=timezone) for i in pooled}
+        futures = {}
+        for i in pooled:
+            planned = plans[i]
+            assert isinstance(planned, Plan)
+            futures[i] = pool().submit(read_sniffed, planned.sniff, planned.reader.name, replace(options[i], ocr_workers=1), timezone=timezone)
         for i, future in futures.items():
             try:
                 results[i] = future.result()

@@ -35,7 +35,10 @@ from records.storage import ingest as store
 from records.storage.installation import Installation, open_installation
 
 BATCH_SIZE = 50
-STREAM_CHUNK = 200
+STREAM_CHUNK = 200  # items of a stream committed together at most
+# ... and at most about this many bytes of them (content and text): a chunk of 200 large
+# messages or media-heavy thread parts must not hold hundreds of megabytes.
+STREAM_CHUNK_BYTES = 32 * 1024 * 1024
 STATUSES = ("ingested", "partial", "duplicate", "quarantined")
 
 
@@ -64,9 +67,11 @@ def _commit_files(
     post = store.Cleanup()
     try:
         with durability.batched():  # one flush for the batch, before its transaction commits
-            for path, file_digest, file in files:
-                source = store.prepare_source(content, path, file_digest, file)
+            sources = store.prepare_sources(content, files)  # their keys in one key pack
+            for source in sources:
                 cleanup.extend(source.source_cleanup())
+            for source in sources:
+                file = source.file
                 items = file.extraction.items if file.extraction else []
                 records = store.prepare_records(content, source, items, reuse_source_key=True)
                 cleanup.extend(source.cleanup_for(records))
@@ -75,12 +80,16 @@ def _commit_files(
         with installation.catalog.writing() as session:
             now = _now()
             events = []
+            rows = store.PendingRows(session)  # the batch's new records go in together
             for source, records in prepared:
                 events += store.commit_source(session, source, actor=actor, owner_staff_id=owner_staff_id, status=source.file.status, now=now)
-                record_events, after = store.commit_records(session, content, source, records, actor=actor, owner_staff_id=owner_staff_id, now=now)
+                record_events, after = store.commit_records(
+                    session, content, source, records, actor=actor, owner_staff_id=owner_staff_id, now=now, rows=rows
+                )
                 events += record_events
                 post.extend(after)
                 events += store.finish_source(session, source, actor=actor, now=now)
+            rows.flush()
             held = store.known_sources(session, sorted({d.sha256 for _, d, _, _ in duplicates}))
             for path, file_digest, source_id, index in duplicates:
                 source_id = source_id or prepared[index][0].source_id  # the same bytes twice in one call
@@ -96,19 +105,34 @@ def _commit_files(
     return [s for s, _ in prepared], duplicate_reports
 
 
-def _take(items: Any, count: int, problems: list[str], done: int) -> list[Any]:
-    """The next ``count`` items; a reader that fails mid-way keeps what came before."""
+def _item_bytes(item: Any) -> int:
+    """About how much memory an item holds: its own bytes and text, and its children's."""
+    size = len(item.content) if isinstance(item.content, bytes) else 0
+    size += len(item.text)
+    return size + sum(_item_bytes(child) for child in item.children)
+
+
+def _take(items: Any, count: int, problems: list[str], done: int, max_bytes: int | None = None) -> tuple[list[Any], bool]:
+    """The next items, up to ``count`` of them and about ``max_bytes`` (``STREAM_CHUNK_BYTES``);
+    and whether the stream ended. A reader that fails mid-way keeps what came before
+    (``None`` last)."""
+    max_bytes = STREAM_CHUNK_BYTES if max_bytes is None else max_bytes
     chunk = []
+    held = 0
     try:
-        for item in itertools.islice(items, count):
+        while len(chunk) < count and (not chunk or held < max_bytes):
+            item = next(items, None)
+            if item is None:
+                return chunk, True
             chunk.append(item)
+            held += _item_bytes(item)
     except Quarantine as stop:
         problems.append(f"stopped after {done + len(chunk)} records: {stop.reason}")
-        return chunk + [None]
+        return chunk + [None], True
     except Exception as exc:  # noqa: BLE001 - keep what was read, say where it stopped
         problems.append(f"stopped after {done + len(chunk)} records: the file could not be read further ({type(exc).__name__})")
-        return chunk + [None]
-    return chunk
+        return chunk + [None], True
+    return chunk, False
 
 
 def ingest_stream(
@@ -141,7 +165,7 @@ def ingest_stream(
     problems = file.extraction.problems
     done = 0
     while True:
-        chunk = _take(items, STREAM_CHUNK, problems, done)
+        chunk, ended = _take(items, STREAM_CHUNK, problems, done)
         stopped = bool(chunk) and chunk[-1] is None
         chunk = [item for item in chunk if item is not None]
         if chunk:
@@ -157,7 +181,7 @@ def ingest_stream(
                 raise
             after.committed(content)
             done += len(chunk)
-        if stopped or len(chunk) < STREAM_CHUNK:
+        if stopped or ended:
             break
     if done == 0 and not source.record_ids:
         reason = "; ".join(problems) if problems else "nothing to keep was found in the file"

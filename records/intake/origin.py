@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+from email.message import Message
 from email.parser import BytesHeaderParser
 from email.policy import default
 from email.utils import parseaddr, parsedate_to_datetime
@@ -46,10 +47,26 @@ def origin_key(sender: str | None, sent_at: str | dt.datetime | None, subject_ha
     return hashlib.sha256(f"{sender.strip().lower()}|{minute}|{subject_hash}".encode()).hexdigest()
 
 
+HEAD_LIMIT = 256 * 1024  # the origin is read from the headers within the first 256 KB
+
+
 def email_origin(raw: bytes) -> str | None:
     """The origin key of an email from its own headers (None when one is missing)."""
     try:
-        headers = BytesHeaderParser(policy=default).parsebytes(raw[:256 * 1024])
+        headers = BytesHeaderParser(policy=default).parsebytes(raw[:HEAD_LIMIT])
+    except (TypeError, ValueError, IndexError, LookupError):
+        return None
+    return message_origin(headers)
+
+
+def message_origin(headers: Message) -> str | None:
+    """``email_origin`` of a message already parsed with ``policy.default`` (or a clone).
+
+    A reader that has parsed the message hands it here instead of the pipeline parsing
+    its headers a second time; for a message whose header block ends within
+    ``HEAD_LIMIT`` the headers, and so the key, are the same.
+    """
+    try:
         sender = parseaddr(str(headers.get("From", "")))[1]
         date = parsedate_to_datetime(str(headers.get("Date", "")))
         subject = str(headers.get("Subject", ""))

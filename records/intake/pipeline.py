@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from records.intake.model import Evidence, Extraction, Item, Quarantine, ReadOptions
-from records.intake.registry import Reader, Sniff, choose, sniff
+from records.intake.registry import Reader, Sniff, choose, readers, sniff
 
 PRINTOUT_FORMATS = frozenset({"printout-scan", "printout-pdf"})
 
@@ -133,6 +133,20 @@ def read(planned: Plan, options: ReadOptions, *, timezone: str = "America/New_Yo
     return FileExtraction(planned.sniff, extraction, None)
 
 
+def read_sniffed(found: Sniff, reader_name: str, options: ReadOptions, *, timezone: str = "America/New_York") -> FileExtraction:
+    """``extract`` for a file already sniffed and planned elsewhere (safe to send across processes).
+
+    The ingesting process sniffs every file to decide where it is read; a pool worker
+    given the sniff and the reader's name does not run libmagic over it a second time.
+    A reader this process does not know (registered only in the sender) means reading
+    the file from scratch.
+    """
+    reader = next((r for r in readers() if r.name == reader_name), None)
+    if reader is None or getattr(reader, "streams", False):
+        return extract(found.path, options, timezone=timezone)
+    return read(Plan(found, reader), options, timezone=timezone)
+
+
 def extract(path: Path, options: ReadOptions, *, timezone: str = "America/New_York") -> FileExtraction:
     """Detect by content and read one file completely (safe to send across processes)."""
     planned = plan(path, options)
@@ -157,22 +171,83 @@ def _finish(items: Iterable[Item], options: ReadOptions, timezone: str, path: Pa
     from records.intake.origin import email_origin
     from records.intake.printout import apply_printout_facts
 
+    attachments = AttachmentCache()  # one per file: a mailbox repeats the same attachments
     for item in items:
         if item.format in PRINTOUT_FORMATS:
             apply_printout_facts(item, file_modified=options.file_modified, timezone=timezone)
-        if item.format in EMAIL_FORMATS and not item.forwarded_from:
+        # The email readers set the origin themselves from the message they parsed; only
+        # an item that does not carry one yet has its headers read here.
+        if item.format in EMAIL_FORMATS and not item.forwarded_from and not any(e.kind == "origin" for e in item.evidence):
             raw = item.content if isinstance(item.content, bytes) else (path.read_bytes()[: 256 * 1024] if item.content is None else None)
             key = email_origin(raw) if raw else None
             if key:
                 item.evidence.append(Evidence("origin", key, 0.0))
-        expand_attachments(item, options, timezone)
+        if item.children:
+            expand_attachments(item, options, timezone, attachments)
         yield item
 
 
 MAX_ATTACHMENT_DEPTH = 3
 
 
-def expand_attachments(item: Item, options: ReadOptions, timezone: str) -> None:
+class AttachmentCache:
+    """What reading an attachment found, by content, for every item of one file.
+
+    Replies and forwards carry the same attachment again and again, and reading one (a
+    PDF's text, an image's OCR) costs far more than hashing it, so the same bytes are
+    read once per file. Only what ``_read_attachment`` copies onto a child is kept (no
+    bytes, no file head), in a table bounded by entries and text so a large mailbox
+    cannot grow it without limit; the oldest entries go first. Attachments named by a
+    path rather than held as bytes are remembered only while one item is expanded: a
+    reader may reuse a temporary path for different content in its next item.
+    """
+
+    def __init__(self, max_entries: int = 1024, max_chars: int = 16_000_000) -> None:
+        self.max_entries = max_entries
+        self.max_chars = max_chars
+        self._by_hash: dict[str, FileExtraction] = {}
+        self._chars = 0
+        self.by_path: dict[str, FileExtraction] = {}
+
+    def get(self, key: str) -> FileExtraction | None:
+        if key.startswith("path:"):
+            return self.by_path.get(key)
+        found = self._by_hash.pop(key, None)
+        if found is not None:
+            self._by_hash[key] = found  # most recently used last
+        return found
+
+    def put(self, key: str, result: FileExtraction) -> None:
+        kept = _compact(result)
+        if key.startswith("path:"):
+            self.by_path[key] = kept
+            return
+        chars = _chars(kept)
+        if chars > self.max_chars:
+            return
+        self._by_hash[key] = kept
+        self._chars += chars
+        while len(self._by_hash) > self.max_entries or self._chars > self.max_chars:
+            oldest = next(iter(self._by_hash))
+            self._chars -= _chars(self._by_hash.pop(oldest))
+
+
+def _compact(result: FileExtraction) -> FileExtraction:
+    """A result stripped to what a child takes from it (its text, pages, people, dates)."""
+    if result.extraction is None or not result.extraction.items:
+        return FileExtraction(None, None, result.quarantine)
+    found = replace(result.extraction.items[0], content=None, children=[])
+    extraction = replace(result.extraction, items=[found], problems=[])
+    return FileExtraction(None, extraction, result.quarantine)
+
+
+def _chars(result: FileExtraction) -> int:
+    if result.extraction is None:
+        return 0
+    return sum(len(item.text) + sum(len(p.text) for p in item.pages) for item in result.extraction.items)
+
+
+def expand_attachments(item: Item, options: ReadOptions, timezone: str, cache: AttachmentCache | None = None) -> None:
     """Read every attachment child through the same detection and OCR as any file.
 
     The child keeps format ``attachment`` and its own bytes; it gains the text, pages,
@@ -180,26 +255,27 @@ def expand_attachments(item: Item, options: ReadOptions, timezone: str) -> None:
     (its bytes are kept) with the reason in its evidence. Attachments inside attachments
     are read down to ``MAX_ATTACHMENT_DEPTH`` levels, and the same bytes are read once
     per file however many messages carry them (a hostile export nesting copies of itself
-    must not multiply the work).
+    must not multiply the work): ``cache`` is the file's ``AttachmentCache``.
     """
     depth = options.attachment_depth
-    cache = _ATTACHMENT_CACHE.get()
-    owner = cache is None
+    current = _ATTACHMENT_CACHE.get()
+    owner = current is None
     if owner:
-        cache = {}
-        token = _ATTACHMENT_CACHE.set(cache)
+        current = cache if cache is not None else AttachmentCache()
+        token = _ATTACHMENT_CACHE.set(current)
     try:
         for child in item.children:
-            _read_attachment(child, options, timezone, depth, cache)
+            _read_attachment(child, options, timezone, depth, current)  # type: ignore[arg-type]
     finally:
         if owner:
+            current.by_path.clear()  # type: ignore[union-attr]
             _ATTACHMENT_CACHE.reset(token)
 
 
-_ATTACHMENT_CACHE: ContextVar[dict[str, FileExtraction] | None] = ContextVar("records_attachment_cache", default=None)
+_ATTACHMENT_CACHE: ContextVar[AttachmentCache | None] = ContextVar("records_attachment_cache", default=None)
 
 
-def _read_attachment(child: Item, options: ReadOptions, timezone: str, depth: int, cache: dict[str, FileExtraction]) -> None:
+def _read_attachment(child: Item, options: ReadOptions, timezone: str, depth: int, cache: AttachmentCache) -> None:
     if child.format != "attachment" or child.content is None or child.text:
         return
     if depth >= MAX_ATTACHMENT_DEPTH:
@@ -216,7 +292,7 @@ def _read_attachment(child: Item, options: ReadOptions, timezone: str, depth: in
             else:
                 path = Path(str(child.content))
             result = extract(path, replace(options, companions=(), attachment_depth=depth + 1), timezone=timezone)
-        cache[key] = result
+        cache.put(key, result)
     if result.extraction is None or not result.extraction.items:
         kind = result.quarantine.kind if result.quarantine else "empty"
         child.evidence.append(Evidence("attachment", f"not read: {kind}", 0.0))

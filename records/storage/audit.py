@@ -87,6 +87,23 @@ def _body(seq: int, at: str, event: PendingEvent, payload: dict[str, Any], prev_
     }
 
 
+_BODY_KEYS = tuple(sorted(("seq", "at", "actor", "action", "subject_type", "subject_id", "payload", "prev_hash")))
+_MEMBER_PREFIX = {key: rfc8785.dumps(key) + b":" for key in _BODY_KEYS}
+
+
+def _body_bytes(body: Mapping[str, Any], payload_bytes: bytes) -> bytes:
+    """``canonical(body)``, reusing the payload's canonical bytes instead of encoding it again.
+
+    RFC 8785 writes an object as its members sorted by key, each ``"key":value`` with the
+    value's own canonical form, joined by commas: assembling it here from the members'
+    encodings gives the same bytes (``test_audit`` checks this against ``canonical``).
+    The payload is the bulk of an event, and encoding it once instead of three times is
+    what makes appending thousands of ingest events cheap.
+    """
+    members = [_MEMBER_PREFIX[key] + (payload_bytes if key == "payload" else canonical(body[key])) for key in _BODY_KEYS]
+    return b"{" + b",".join(members) + b"}"
+
+
 def _lock_head(session: Session) -> None:
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _CHAIN_LOCK_KEY})
@@ -113,11 +130,14 @@ def append_many(session: Session, events: Iterable[PendingEvent], *, now: dt.dat
     rows: list[dict[str, Any]] = []
     for event in pending:
         seq += 1
-        # Round-trip through canonical JSON so the stored text is exactly what was hashed.
-        payload = json.loads(canonical(dict(event.payload)))
+        # The payload is canonicalised once: those bytes are what is stored and what the
+        # event's hash covers (``_body_bytes``); decoding them gives the payload exactly
+        # as a verifier will read it back.
+        payload_bytes = canonical(dict(event.payload))
+        payload = json.loads(payload_bytes)
         body = _body(seq, at, event, payload, prev_hash)
-        digest = event_hash(body)
-        rows.append({**body, "payload": canonical(payload).decode("utf-8"), "hash": digest})
+        digest = hashlib.sha256(_body_bytes(body, payload_bytes)).hexdigest()
+        rows.append({**body, "payload": payload_bytes.decode("utf-8"), "hash": digest})
         written.append(AuditEvent(**body, hash=digest))
         prev_hash = digest
     session.execute(AuditEventRow.__table__.insert(), rows)

@@ -27,6 +27,7 @@ from records.storage.blobstore import BlobStore, check_blob_id, open_blob_store
 from records.storage.keystore import KeyStore
 
 CHUNK = 1024 * 1024
+PACK_KEYS = 10_000  # keys per key pack at most (a stream's chunk needs a few hundred)
 
 
 class ContentCorrupted(RecordsError):
@@ -100,10 +101,27 @@ class ContentStore:
                 # Another process created it between our check and our write: use theirs.
         return self.keystore.primitive(key_id)
 
-    def put(self, key_id: str, source: BinaryIO, *, blob_id: str | None = None) -> StoredBlob:
-        """Encrypt ``source`` under an existing key into ``blob_id`` (default ``<key_id>.blob``)."""
+    def new_keys(self, count: int) -> list[tuple[str, streaming_aead.StreamingAead]]:
+        """``count`` new record keys, stored together in one key pack (see ``keystore``)."""
+        from records.storage.ids import new_id
+
+        made: list[tuple[str, streaming_aead.StreamingAead]] = []
+        while len(made) < count:
+            made += self.keystore.new_keys(new_id("K"), min(PACK_KEYS, count - len(made)))
+        return made
+
+    def put(
+        self, key_id: str, source: BinaryIO, *, blob_id: str | None = None, primitive: streaming_aead.StreamingAead | None = None
+    ) -> StoredBlob:
+        """Encrypt ``source`` under an existing key into ``blob_id`` (default ``<key_id>.blob``).
+
+        ``primitive`` is the key's AEAD when the caller holds it already (``ensure_key``
+        returned it): a record's content and text are written right after its key is
+        made, and reading the key back from the key store and unwrapping it twice more
+        cost more than encrypting a short message.
+        """
         blob_id = check_blob_id(blob_id or f"{key_id}.blob")
-        primitive = self.keystore.primitive(key_id)
+        primitive = primitive or self.keystore.primitive(key_id)
         digest = hashlib.sha256()
         size = 0
         with self.blobs.writer(blob_id) as destination:
@@ -142,10 +160,10 @@ class ContentStore:
             raise
         return cast(BinaryIO, io.BufferedReader(_CheckedReader(decrypting, blob_id), buffer_size=CHUNK))
 
-    def put_text(self, key_id: str, text: str, *, blob_id: str | None = None) -> str:
+    def put_text(self, key_id: str, text: str, *, blob_id: str | None = None, primitive: streaming_aead.StreamingAead | None = None) -> str:
         """Store a record's extracted text under the record's key; return its blob id."""
         blob_id = blob_id or f"{key_id}.text"
-        self.put(key_id, io.BytesIO(text.encode("utf-8")), blob_id=blob_id)
+        self.put(key_id, io.BytesIO(text.encode("utf-8")), blob_id=blob_id, primitive=primitive)
         return blob_id
 
     def read_text(self, key_id: str, blob_id: str) -> str:

@@ -166,7 +166,6 @@ def discard_uncommitted(content: ContentStore, key_ids: list[str], blob_ids: lis
     Such content was never a record (no row, no audit event names it), so there is
     nothing to tombstone; leaving it would only leave unreadable orphans in the store.
     """
-    for key_id in key_ids:
-        content.keystore.destroy(key_id)
+    content.keystore.destroy_many(key_ids)
     for blob_id in blob_ids:
         content.blobs.delete(blob_id)

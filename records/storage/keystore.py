@@ -12,9 +12,22 @@ Layout::
         master.json        0600  cleartext Tink AEAD keyset (AES256_GCM)
         records/           0700
             <key_id>.key   0600  Tink streaming-AEAD keyset, encrypted by the master key
+        packs/             0700
+            <pack_id>.pack 0600  many such wrapped keysets, one per record, written at once
 
 Each wrapped keyset is bound to its key id (associated data), so renaming or swapping
 key files makes them unusable rather than silently wrong.
+
+Key packs. Creating a file is the dearest thing the store does on some file systems (up
+to 0.7 ms of kernel time here), and an mbox makes a record, so a key, per message. So
+the records cut from one chunk of a stream get their keys from one new pack file
+(``new_keys``): still one independent random key per record, each wrapped on its own
+and bound to its own id (``<pack_id>_<n>``), only stored side by side. Destroying one
+overwrites that key's bytes inside the pack with zeros and syncs them, exactly as a
+single key file is zeroed before it is unlinked; the other keys of the pack stay
+readable, and the pack file goes once every key in it has been destroyed. Crypto-shredding
+is therefore per record as before: a record's blob and text, in any backup, are
+unreadable once its key's bytes are gone, and only key-store backups can hold them.
 """
 
 from __future__ import annotations
@@ -23,6 +36,8 @@ import os
 import re
 import secrets
 import stat
+import struct
+from collections.abc import Iterable
 from pathlib import Path
 
 import tink
@@ -37,6 +52,11 @@ streaming_aead.register()
 KEY_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 MASTER_FILE = "master.json"
 RECORD_KEYS = "records"
+KEY_PACKS = "packs"
+PACK_MAGIC = b"RKP1"  # records key pack, version 1
+_ENTRY_HEAD = struct.Struct(">HI")  # key id length, wrapped keyset length
+PACKED_KEY_ID = re.compile(r"^(K-[0-9A-Z]{15})_([0-9]{1,5})$")
+_TEMPLATE = streaming_aead.streaming_aead_key_templates.AES256_GCM_HKDF_1MB
 _FOLDER_MODE = 0o700
 _FILE_MODE = 0o600
 _HEX16 = "[0-9a-f]" * 16  # the random part of a temporary file's name
@@ -121,6 +141,10 @@ class KeyStore:
         return self.path / RECORD_KEYS
 
     @property
+    def packs_dir(self) -> Path:
+        return self.path / KEY_PACKS
+
+    @property
     def exists(self) -> bool:
         """True when the folder and its master key are there."""
         return self.master_file.is_file()
@@ -185,12 +209,14 @@ class KeyStore:
         return self.records_dir / f"{check_key_id(key_id)}.key"
 
     def has_key(self, key_id: str) -> bool:
-        return self._key_file(key_id).is_file()
+        if self._key_file(key_id).is_file():
+            return True
+        return self._packed(key_id) is not None
 
     def new_key(self, key_id: str) -> streaming_aead.StreamingAead:
         """Create the record key ``key_id`` and return its streaming AEAD; refuse an existing id."""
         target = self._key_file(key_id)
-        if target.exists():
+        if target.exists() or self._packed(key_id) is not None:
             raise ValueError(f"key {key_id} already exists; a key id is never reused")
         master = self._master_aead()
         _make_private_dir(self.records_dir)
@@ -202,13 +228,58 @@ class KeyStore:
             raise ValueError(f"key {key_id} already exists; a key id is never reused") from None
         return handle.primitive(streaming_aead.StreamingAead)
 
+    def new_keys(self, pack_id: str, count: int) -> list[tuple[str, streaming_aead.StreamingAead]]:
+        """Create ``count`` record keys in one new pack; return (key id, AEAD) for each.
+
+        ``pack_id`` is a fresh content-key id (``new_id("K")``); the keys are
+        ``<pack_id>_0`` to ``<pack_id>_<count-1>``. The pack is written like a key file:
+        whole or not at all, never over an existing one.
+        """
+        if not PACKED_KEY_ID.fullmatch(f"{pack_id}_{max(0, count - 1)}"):
+            raise ValueError(f"not a valid key pack id or size: {pack_id!r}, {count}")
+        master = self._master_aead()
+        _make_private_dir(self.packs_dir)
+        chunks = [PACK_MAGIC]
+        made: list[tuple[str, streaming_aead.StreamingAead]] = []
+        for number in range(count):
+            key_id = f"{pack_id}_{number}"
+            handle = tink.new_keyset_handle(_TEMPLATE)
+            wrapped = tink.proto_keyset_format.serialize_encrypted(handle, master, key_id.encode("ascii"))
+            chunks += [_ENTRY_HEAD.pack(len(key_id), len(wrapped)), key_id.encode("ascii"), wrapped]
+            made.append((key_id, handle.primitive(streaming_aead.StreamingAead)))
+        try:
+            _write_new_file(self._pack_file(pack_id), b"".join(chunks))
+        except FileExistsError:
+            raise ValueError(f"key pack {pack_id} already exists; a key id is never reused") from None
+        return made
+
+    def _pack_file(self, pack_id: str) -> Path:
+        return self.packs_dir / f"{check_key_id(pack_id)}.pack"
+
+    def _packed(self, key_id: str) -> bytes | None:
+        """The wrapped keyset of a packed key, or None (no such pack, or destroyed)."""
+        found = PACKED_KEY_ID.fullmatch(check_key_id(key_id))
+        if not found:
+            return None
+        try:
+            data = self._pack_file(found.group(1)).read_bytes()
+        except FileNotFoundError:
+            return None
+        for entry_id, start, end in _pack_entries(data):
+            if entry_id == key_id:
+                return data[start:end]
+        return None
+
     def primitive(self, key_id: str) -> streaming_aead.StreamingAead:
         """Unwrap the record key ``key_id``; ``KeyDestroyed`` when it is gone."""
         target = self._key_file(key_id)
         try:
             wrapped = target.read_bytes()
         except FileNotFoundError:
-            raise KeyDestroyed(key_id) from None
+            packed = self._packed(key_id)
+            if packed is None:
+                raise KeyDestroyed(key_id) from None
+            wrapped = packed
         master = self._master_aead()
         try:
             handle = tink.proto_keyset_format.parse_encrypted(wrapped, master, key_id.encode("ascii"))
@@ -248,7 +319,91 @@ class KeyStore:
                 stale.unlink(missing_ok=True)
                 destroyed = True
             _fsync_dir(self.records_dir)
+        if PACKED_KEY_ID.fullmatch(key_id):
+            destroyed = self._destroy_packed([key_id]) or destroyed
+        return destroyed
+
+    def destroy_many(self, key_ids: Iterable[str]) -> None:
+        """``destroy`` each key; keys of one pack are zeroed with one pass over the pack.
+
+        Used to throw away the keys of a chunk whose transaction failed: hundreds of keys
+        of one pack, which one by one would each reread and resync the pack.
+        """
+        by_pack: dict[str, list[str]] = {}
+        for key_id in key_ids:
+            found = PACKED_KEY_ID.fullmatch(check_key_id(key_id))
+            if found and not self._key_file(key_id).exists():
+                by_pack.setdefault(found.group(1), []).append(key_id)
+            else:
+                self.destroy(key_id)
+        for keys in by_pack.values():
+            self._destroy_packed(keys)
+
+    def _destroy_packed(self, key_ids: list[str]) -> bool:
+        """Zero the given keys' bytes inside their pack (all of one pack); unlink it once empty.
+
+        The key id and the wrapped keyset are overwritten in place and synced; the entry
+        lengths stay, so the rest of the pack still parses. Zeroing distinct entries
+        never conflicts, so two processes destroying keys of one pack need no lock.
+        """
+        pack_id = PACKED_KEY_ID.fullmatch(key_ids[0]).group(1)  # type: ignore[union-attr]
+        target = self._pack_file(pack_id)
+        wanted = set(key_ids)
+        destroyed = False
+        try:
+            fd = os.open(target, os.O_RDWR)
+        except FileNotFoundError:
+            fd = None
+        if fd is not None:
+            try:
+                data = _read_all(fd)
+                live = 0
+                for entry_id, start, end in _pack_entries(data):
+                    if entry_id in wanted:
+                        id_start = start - len(entry_id)
+                        os.pwrite(fd, bytes(end - id_start), id_start)
+                        destroyed = True
+                    elif entry_id:
+                        live += 1
+                if destroyed:
+                    durability.fsync_fd(fd)
+            finally:
+                os.close(fd)
+            if live == 0:
+                target.unlink(missing_ok=True)
+        # A crash inside ``new_keys`` can leave a temporary copy of the whole pack behind.
+        if self.packs_dir.is_dir():
+            for stale in self.packs_dir.glob(f".{pack_id}.{_HEX16}.tmp"):
+                stale.unlink(missing_ok=True)
+                destroyed = True
+            _fsync_dir(self.packs_dir)
         return destroyed
 
 
-__all__ = ["KEY_ID_PATTERN", "KeyDestroyed", "KeyStore", "KeyUnreadable", "check_key_id"]
+def _read_all(fd: int) -> bytes:
+    chunks = []
+    while chunk := os.read(fd, 1 << 20):
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _pack_entries(data: bytes) -> list[tuple[str, int, int]]:
+    """(key id, start, end of its wrapped keyset) for each entry; a destroyed entry's id is ""."""
+    if not data.startswith(PACK_MAGIC):
+        return []
+    entries = []
+    at = len(PACK_MAGIC)
+    while at + _ENTRY_HEAD.size <= len(data):
+        id_length, wrapped_length = _ENTRY_HEAD.unpack_from(data, at)
+        at += _ENTRY_HEAD.size
+        raw_id = data[at : at + id_length]
+        start = at + id_length
+        end = start + wrapped_length
+        if end > len(data):
+            break  # a damaged pack: what follows cannot be trusted
+        entries.append(("" if not raw_id.strip(b"\0") else raw_id.decode("ascii", "replace"), start, end))
+        at = end
+    return entries
+
+
+__all__ = ["KEY_ID_PATTERN", "PACKED_KEY_ID", "KeyDestroyed", "KeyStore", "KeyUnreadable", "check_key_id"]

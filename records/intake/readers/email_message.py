@@ -52,7 +52,7 @@ from ftfy.badness import is_bad
 
 from records.intake.model import Evidence, Extraction, Item, Participant, Quarantine, ReadOptions
 from records.intake.normalize import email_address
-from records.intake.origin import subject_sha256  # the storage matches forwards on this hash
+from records.intake.origin import HEAD_LIMIT, message_origin, subject_sha256  # the storage matches forwards on this hash
 from records.intake.registry import Reader, Sniff, register
 
 # --------------------------------------------------------------------------- limits
@@ -212,9 +212,24 @@ def item_from_message_bytes(
         raise Quarantine("too_large", f"email {hostile}; it cannot be read safely")
     try:
         message = BytesParser(policy=POLICY).parsebytes(raw)
-        return _item(message, raw, format, problems, depth, locator)
+        item = _item(message, raw, format, problems, depth, locator)
     except RecursionError:
         raise Quarantine("too_large", "email nests its parts too deeply to read safely") from None
+    if format in ORIGIN_FORMATS and not item.forwarded_from and _headers_end_within(raw, HEAD_LIMIT):
+        # The pipeline's origin stage would parse these headers again to find the same key.
+        key = message_origin(message)
+        if key:
+            item.evidence.append(Evidence("origin", key, 0.0))
+    return item
+
+
+ORIGIN_FORMATS = frozenset({"email", "mbox-message"})  # the pipeline's EMAIL_FORMATS
+
+
+def _headers_end_within(raw: bytes, limit: int) -> bool:
+    """Whether the header block ends (a blank line) within the first ``limit`` bytes."""
+    end = re.search(rb"\r?\n\r?\n|\r\r", raw[: limit + 4])
+    return end is not None and end.end() <= limit
 
 
 def _item(message: Message, raw: bytes, format: str, problems: list[str], depth: int, locator: str | None) -> Item:
@@ -442,20 +457,41 @@ def addresses(values: list[str]) -> list[tuple[str | None, str | None]]:
     """
     found: list[tuple[str | None, str | None]] = []
     for value in values:
-        value = unsurrogate(value[:MAX_ADDRESS_CHARS])
-        pairs = getaddresses([value])
-        kept = False
-        for name, address in pairs:
-            normalised = email_address(address)
-            name = clean_text(decode_words(name)).strip().strip('"').strip() or None
-            if normalised:
-                found.append((name, normalised))
-                kept = True
-        if not kept:
-            bare = clean_text(decode_words(value)).strip().strip('"').strip()
-            if bare and "undisclosed" not in bare.lower():
-                found.append((bare[:200], None))
+        value = value[:MAX_ADDRESS_CHARS]
+        known = _ADDRESSES_SEEN.get(value) if len(value) <= _MEMO_VALUE_CHARS else None
+        if known is None:
+            known = _addresses_of(value)
+            if len(value) <= _MEMO_VALUE_CHARS:
+                if len(_ADDRESSES_SEEN) >= _MEMO_ENTRIES:
+                    _ADDRESSES_SEEN.clear()
+                _ADDRESSES_SEEN[value] = known
+        found.extend(known)
     return found
+
+
+# The same few addresses head most messages of a mailbox (the owner, their colleagues,
+# a class's parents), and parsing them was a fifth of reading a message: results for
+# short values are remembered, in a bounded table (``addresses`` is a pure function).
+_ADDRESSES_SEEN: dict[str, tuple[tuple[str | None, str | None], ...]] = {}
+_MEMO_ENTRIES = 8192
+_MEMO_VALUE_CHARS = 2048
+
+
+def _addresses_of(raw_value: str) -> tuple[tuple[str | None, str | None], ...]:
+    value = unsurrogate(raw_value)
+    found: list[tuple[str | None, str | None]] = []
+    kept = False
+    for name, address in getaddresses([value]):
+        normalised = email_address(address)
+        name = clean_text(decode_words(name)).strip().strip('"').strip() or None
+        if normalised:
+            found.append((name, normalised))
+            kept = True
+    if not kept:
+        bare = clean_text(decode_words(value)).strip().strip('"').strip()
+        if bare and "undisclosed" not in bare.lower():
+            found.append((bare[:200], None))
+    return tuple(found)
 
 
 def header_participants(headers: Headers) -> list[Participant]:
@@ -604,7 +640,7 @@ class _Parts:
 def _walk(message: Message, locator: str, problems: list[str], depth: int) -> tuple[str, _Parts]:
     """The body text, and every other part as a child (nested messages parsed, to a depth)."""
     plain: list[str] = []
-    html: list[str] = []
+    html: list[Message] = []  # decoded only when there is no plain text to use instead
     parts = _Parts()
     stack: list[tuple[Message, int, str]] = [(message, 0, "")]
     deep = False
@@ -624,7 +660,10 @@ def _walk(message: Message, locator: str, problems: list[str], depth: int) -> tu
             continue
         filename = _filename(part)
         if filename is None and kind in ("text/plain", "text/html") and not _is_attachment(part):
-            (html if kind == "text/html" else plain).append(_text_of(part))
+            if kind == "text/html":
+                html.append(part)
+            else:
+                plain.append(_text_of(part))
             continue
         _attach(part, kind, filename, locator, parts)
     if deep:
@@ -634,7 +673,8 @@ def _walk(message: Message, locator: str, problems: list[str], depth: int) -> tu
     if any(t.strip() for t in plain):
         body = "\n\n".join(t.strip("\r\n") for t in plain if t.strip())
     else:
-        body = "\n\n".join(html_to_text(t) for t in html if t.strip())
+        texts = [_text_of(part) for part in html]
+        body = "\n\n".join(html_to_text(t) for t in texts if t.strip())
     return body, parts
 
 

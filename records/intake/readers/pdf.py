@@ -26,7 +26,7 @@ import threading
 import time
 import unicodedata
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -299,15 +299,33 @@ class _Source:
     """An opened PDF: pypdf for the text layer when it can parse the file, PDFium for drawing
     pages (and for the text layer when pypdf cannot parse the file)."""
 
-    def __init__(self, reader: pypdf.PdfReader | None, document: Any, render_error: str | None) -> None:
+    def __init__(
+        self, reader: pypdf.PdfReader | None, document: Any, render_error: str | None, opener: Callable[[], tuple[Any, str | None]] | None = None
+    ) -> None:
         self.reader = reader
-        self.document = document
+        self._document = document
         self.render_error = render_error
+        # When pypdf reads the file, PDFium is opened only if a page must be drawn or
+        # pypdf fails on a page: a born-digital printout never needs it, and opening
+        # every file twice was a tenth of reading one.
+        self._opener = opener
         if reader is not None:
             self.page_count = len(reader.pages)
         else:
             with _PDFIUM_LOCK:
                 self.page_count = len(document)
+
+    @property
+    def document(self) -> Any:
+        if self._opener is not None:
+            opener, self._opener = self._opener, None
+            self._document, self.render_error = opener()
+        return self._document
+
+    @document.setter
+    def document(self, value: Any) -> None:
+        self._opener = None
+        self._document = value
 
     def layer_text(self, index: int) -> tuple[str, str | None]:
         """The page's text layer, or ("", why not)."""
@@ -379,6 +397,7 @@ class _Source:
                         pass
 
     def close(self) -> None:
+        self._opener = None  # never opened: nothing to close
         if self.document is not None:
             with _PDFIUM_LOCK:
                 try:
@@ -406,9 +425,13 @@ def _open(path: Path, options: ReadOptions) -> _Source:
     except Exception as exc:  # noqa: BLE001 - any parse failure falls back to PDFium
         pypdf_error = _short(exc) or type(exc).__name__
 
-    document, pdfium_error, err_code = _open_pdfium(path, password, options)
     if reader is not None:
-        return _Source(reader, document, pdfium_error)
+        def opener() -> tuple[Any, str | None]:
+            document, pdfium_error, _ = _open_pdfium(path, password, options)
+            return document, pdfium_error
+
+        return _Source(reader, None, None, opener)
+    document, pdfium_error, err_code = _open_pdfium(path, password, options)
     if document is not None:
         with _PDFIUM_LOCK:
             pages = len(document)
