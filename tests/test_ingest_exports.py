@@ -284,3 +284,17 @@ def test_a_stream_is_committed_in_chunks_bounded_by_bytes(installation, tmp_path
     assert report.status == "ingested" and len(report.records) == 5
     chunks = {e.at for e in _events(installation, "record.extracted")}
     assert len(chunks) == 3  # a message and its text are about 20 KB: two reach the cap, so 2 + 2 + 1
+
+
+def test_a_streamed_source_ends_ingested_in_the_catalog_not_only_in_the_report(installation, tmp_path):
+    """The final status is written in a later transaction than the source row was added."""
+    from records.storage.models import Source
+    from tests.test_reader_sms import backup, sms
+
+    path = backup(tmp_path, [sms("+1 617 555 0134", 1_700_000_000_000, 1, "Is the field trip still on?")])
+    [report] = process_batch(installation, [path], actor="system:test")
+    assert report.status == "ingested"
+    with installation.catalog.reading() as session:
+        assert session.get(Source, report.id).status == "ingested"
+    again = process_batch(installation, [path], actor="system:test")
+    assert again[0].status == "duplicate"  # not resumed as an unfinished source

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import bindparam, insert, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 from tink.streaming_aead import StreamingAead
 
 from records.intake.model import Item, Message
@@ -331,7 +331,9 @@ def commit_source(session: Session, source: PreparedSource, *, actor: str, owner
 
 def finish_source(session: Session, source: PreparedSource, *, actor: str, now: dt.datetime) -> list[PendingEvent]:
     """Set the source's final status and reason once every record is written."""
-    row = source.row or session.get(Source, source.source_id)
+    # The row object added by commit_source belongs to that transaction's session; a
+    # streaming source finishes in a later transaction, where only a fresh row persists.
+    row = source.row if source.row is not None and object_session(source.row) is session else session.get(Source, source.source_id)
     assert row is not None
     file = source.file
     row.status = file.status
