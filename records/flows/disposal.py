@@ -27,7 +27,7 @@ def propose_batches(installation: Installation, as_of: dt.date, *, actor: str) -
         batches = disposal.propose(session, settings, as_of, actor=actor, today=today)
         unconfirmed = disposal.unconfirmed_codes(session)
         for batch in batches:
-            rule = disposal._series_row(session, batch.series_code)  # noqa: SLF001 - same layer family
+            rule = disposal.series_rule(session, batch.series_code)
             out.append(
                 {
                     "batch_id": batch.id,

@@ -124,7 +124,7 @@ def _batch(session: Session, batch_id: str, *, lock: bool = False) -> DisposalBa
     return batch
 
 
-def _series_row(session: Session, code: str) -> Series | None:
+def series_rule(session: Session, code: str) -> Series | None:
     return session.get(Series, (current_version(session), code))
 
 
@@ -170,7 +170,7 @@ def propose(session: Session, settings: DistrictSettings, as_of: dt.date, *, act
     batches = []
     events = []
     for series, record_ids in sorted(by_series.items()):
-        rule = _series_row(session, series)
+        rule = series_rule(session, series)
         batch = DisposalBatch(
             id=new_id("B"),
             series_code=series,
@@ -236,7 +236,7 @@ def approve(session: Session, batch_id: str, *, actor: str, authorization: str |
         raise Refused(f"batch {batch_id} is {batch.status}: only a proposed batch can be approved")
     if actor == batch.proposed_by:
         raise Refused(f"batch {batch_id} was proposed by {actor}: another officer must approve it")
-    rule = _series_row(session, batch.series_code)
+    rule = series_rule(session, batch.series_code)
     if rule is None or not rule.confirmed:
         raise Refused(f"series {batch.series_code} is not confirmed: the records officer confirms it first (`records schedule confirm {batch.series_code}`)")
     if batch.needs_authorization and not (authorization and authorization.strip()):
@@ -355,7 +355,7 @@ def _still_destroyable(session: Session, settings: DistrictSettings, record_id: 
         return "already destroyed outside this batch"
     if record.series_code != series_code:
         return f"its series changed to {record.series_code} after the proposal"
-    rule = _series_row(session, series_code)
+    rule = series_rule(session, series_code)
     if rule is None or not rule.confirmed:
         return f"series {series_code} is no longer confirmed"
     if holds_on(session, [record_id], settings.zone).get(record_id):
@@ -375,7 +375,7 @@ def certificate_data(session: Session, batch_id: str, settings: DistrictSettings
     ]
     executed = batch.executed_at or dt.datetime.now(dt.UTC)
     window_end = (executed + dt.timedelta(days=settings.keystore_backup_rotation_days)).date()
-    rule = _series_row(session, batch.series_code)
+    rule = series_rule(session, batch.series_code)
     return {
         "district": {"name": settings.name, "address": settings.address, "signatory": settings.signatory, "signatory_title": settings.signatory_title},
         "batch_id": batch.id,
