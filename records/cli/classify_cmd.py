@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from records.cli.common import ActorOption, HomeOption, JsonOption, emit_json, new_app, note, open_installation
-from records.storage import classification, retention
+from records.storage import classification
 from records.storage.users import authorize
 
 student_app = new_app("Teach the engine who a student is (an X id, a phone, a display name).")
@@ -55,20 +55,11 @@ def classify(
     as_json: JsonOption = False,
 ) -> None:
     """Record a person's decision on a record's students and/or series."""
-    installation = open_installation(home)
-    with installation.catalog.writing() as session:
-        who = authorize(session, actor, "classify")
-        result = classification.classify_by_person(
-            session, record_id, students=student or None, no_student=no_student, series=series, actor=who, reason=reason or ""
-        )
-        retention.recompute(session, installation.settings, [record_id], actor=who)
-    learned = result.get("learned_identifiers") or []
-    if learned:
-        from records.flows.classify import classify_records
+    from records.flows.classify import decide_by_person
 
-        with installation.catalog.reading() as session:
-            ids = classification.records_with_learned(session, record_id)
-        result["reclassified"] = classify_records(installation, ids, actor="engine").to_json()
+    installation = open_installation(home)
+    result = decide_by_person(installation, record_id, students=student, no_student=no_student, series=series, reason=reason or "", actor=actor)
+    learned = result.get("learned_identifiers") or []
     if as_json:
         emit_json(result)
         return
@@ -86,20 +77,16 @@ def identify(
     as_json: JsonOption = False,
 ) -> None:
     """Tie an identifier to a student; records where it appears are re-evaluated."""
-    installation = open_installation(home)
-    with installation.catalog.writing() as session:
-        who = authorize(session, actor, "student.identify")
-        kind, value, added = classification.identify_student(session, student_id, identifier, actor=who)
-    from records.flows.classify import classify_records
+    from records.flows.classify import identify as identify_flow
 
-    with installation.catalog.reading() as session:
-        ids = classification.records_with_identifier(session, kind, value)
-    report = classify_records(installation, ids, actor="engine")
-    result = {"student_id": student_id, "kind": kind, "added": added, "reevaluated": report.classified, "changed": report.changed}
+    result = identify_flow(open_installation(home), student_id, identifier, actor=actor)
     if as_json:
         emit_json(result)
         return
-    typer.echo(f"{student_id}: {kind} identifier {'added' if added else 'already known'}; {report.classified} record(s) re-evaluated, {report.changed} changed")
+    typer.echo(
+        f"{student_id}: {result['kind']} identifier {'added' if result['added'] else 'already known'}; "
+        f"{result['reevaluated']} record(s) re-evaluated, {result['changed']} changed"
+    )
 
 
 @nonrecord_app.command("list")

@@ -17,6 +17,7 @@ from records.retention.classify import Decision, SeriesCandidate, Thresholds, cl
 from records.retention.matching import StudentLink
 from records.storage import classification as store
 from records.storage import retention
+from records.storage.users import authorize
 from records.storage.installation import Installation
 
 CHUNK = 200
@@ -104,3 +105,42 @@ def recompute_retention(installation: Installation, *, actor: str = "engine") ->
     """Recompute every live record's retention (a roster import, a new schedule version)."""
     with installation.catalog.writing() as session:
         return retention.recompute(session, installation.settings, actor=actor)
+
+
+def decide_by_person(
+    installation: Installation,
+    record_id: str,
+    *,
+    students: Sequence[str] | None,
+    no_student: bool,
+    series: str | None,
+    reason: str,
+    actor: str | None,
+) -> dict[str, object]:
+    """A person's decision on a record (``records classify`` and the web's review form).
+
+    The decision, its retention and its audit events commit together; when it taught the
+    engine an identifier, the records sharing that counterpart are re-evaluated after.
+    """
+    with installation.catalog.writing() as session:
+        who = authorize(session, actor, "classify")
+        result: dict[str, object] = store.classify_by_person(
+            session, record_id, students=students or None, no_student=no_student, series=series, actor=who, reason=reason
+        )
+        retention.recompute(session, installation.settings, [record_id], actor=who)
+    if result.get("learned_identifiers"):
+        with installation.catalog.reading() as session:
+            ids = store.records_with_learned(session, record_id)
+        result["reclassified"] = classify_records(installation, ids, actor="engine").to_json()
+    return result
+
+
+def identify(installation: Installation, student_id: str, identifier: str, *, actor: str | None) -> dict[str, object]:
+    """Tie an identifier to a student, then re-evaluate the records where it appears."""
+    with installation.catalog.writing() as session:
+        who = authorize(session, actor, "student.identify")
+        kind, value, added = store.identify_student(session, student_id, identifier, actor=who)
+    with installation.catalog.reading() as session:
+        ids = store.records_with_identifier(session, kind, value)
+    report = classify_records(installation, ids, actor="engine")
+    return {"student_id": student_id, "kind": kind, "added": added, "reevaluated": report.classified, "changed": report.changed}

@@ -298,11 +298,9 @@ def ingest_flow(
 ) -> dict[str, Any]:
     """Ingest files and folders (recursively): the shape of ``records ingest --json``."""
     files = collect_files(paths)
-    files, companions = group_companions(files)
     progress.start(len(files))
+    lead, parts, companions = split_parts(files)
     sources: list[dict[str, Any]] = []
-    parts = {str(p) for group in companions.values() for p in group}
-    lead = [p for p in files if str(p) not in parts]
     # Two batches in flight: one is being read (over the cores) while the other commits.
     futures = []
     for batch in batches(lead, batch_size):
@@ -313,6 +311,35 @@ def ingest_flow(
     if parts:
         sources.extend(ingest_parts(sorted(parts), home, actor, companions))
     return summarize(sources)
+
+
+def split_parts(files: list[Path]) -> tuple[list[Path], set[str], dict[str, tuple[Path, ...]]]:
+    """(files read as sources, the other zips of multi-zip exports, lead → its other zips)."""
+    files, companions = group_companions(files)
+    parts = {str(p) for group in companions.values() for p in group}
+    return [p for p in files if str(p) not in parts], parts, companions
+
+
+def ingest_inline(installation: Installation, paths: list[Path], *, actor: str, owner_staff_id: str | None, password: str | None) -> dict[str, Any]:
+    """The ingest flow's work without Prefect, in the caller's thread (the web's uploads).
+
+    The same batches, classification and multi-zip handling as ``ingest_flow``; a web
+    request cannot wait for Prefect's temporary server to start.
+    """
+    lead, parts, companions = split_parts(sorted(paths))
+    reports: list[store.SourceReport] = []
+    for batch in batches(lead, BATCH_SIZE):
+        done = process_batch(
+            installation, batch, actor=actor, owner_staff_id=owner_staff_id, password=password,
+            companions={str(p): companions[str(p)] for p in batch if str(p) in companions},
+        )
+        classify_reported(installation, done)
+        reports += done
+    if parts:
+        lead_of = {str(p): lead_path for lead_path, group in companions.items() for p in group}
+        reports += store.receive_parts(installation, [Path(p) for p in sorted(parts)], lead_of, actor=actor)
+    order = {str(p): i for i, p in enumerate(paths)}
+    return summarize(sorted((r.to_json() for r in reports), key=lambda s: order.get(s["path"], len(order))))
 
 
 @task(name="ingest-export-parts")

@@ -145,7 +145,11 @@ def register(app: FastAPI) -> None:  # noqa: C901 - one list of routes reads bes
                     return who
 
             who = await run_in_threadpool(check)
-            result = await run_in_threadpool(uploads.ingest_saved, installation, saved, actor=who, owner_staff_id=staff, password=password)
+            from records.flows.ingest import ingest_inline
+
+            result = await run_in_threadpool(ingest_inline, installation, saved, actor=who, owner_staff_id=staff, password=password)
+            for source in result["sources"]:
+                source["name"] = Path(source["path"]).name
         finally:
             uploads.remove(folder)
         if request.headers.get("accept", "").startswith("application/json"):
@@ -216,19 +220,9 @@ def register(app: FastAPI) -> None:  # noqa: C901 - one list of routes reads bes
         installation = _inst(request)
 
         def decide() -> dict[str, Any]:
-            with installation.catalog.writing() as db:
-                who = authorize(db, viewer.name, "classify")
-                result = classification.classify_by_person(
-                    db, record_id, students=students or None, no_student=no_student, series=series, actor=who, reason=reason
-                )
-                retention.recompute(db, installation.settings, [record_id], actor=who)
-            if result.get("learned_identifiers"):
-                from records.flows.classify import classify_records
+            from records.flows.classify import decide_by_person
 
-                with installation.catalog.reading() as db:
-                    ids = classification.records_with_learned(db, record_id)
-                classify_records(installation, ids, actor="engine")
-            return result
+            return decide_by_person(installation, record_id, students=students, no_student=no_student, series=series, reason=reason, actor=viewer.name)
 
         result = await run_in_threadpool(decide)
         target = _text(form, "back")

@@ -3,10 +3,9 @@
 The multipart body is parsed as it arrives (python-multipart), each file written in
 chunks straight into that folder: never the system temp folder, never whole in memory.
 
-The ingest runs the same steps as ``records ingest`` (``process_batch`` then
-``classify_reported``) directly, in the request's worker thread, so a web upload does
-not wait for a Prefect server to start. The folder is removed afterwards: the catalog
-keeps the encrypted original.
+The ingest itself is ``records.flows.ingest.ingest_inline`` (the ingest flow's work
+without Prefect), run in the request's worker thread. The folder is removed afterwards:
+the catalog keeps the encrypted original.
 """
 
 from __future__ import annotations
@@ -130,33 +129,6 @@ async def receive(request: Any, folder: Path, csrf_ok: Any, *, max_fields: int =
     if not state["checked"] and not csrf_ok(fields.get("csrf")):
         raise UploadRefused("csrf")
     return fields, [p for p in saved if p.exists()]
-
-
-def ingest_saved(installation: Installation, paths: list[Path], *, actor: str, owner_staff_id: str | None, password: str | None) -> dict[str, Any]:
-    """Ingest saved uploads: the shape of ``records ingest --json``."""
-    from records.flows.ingest import BATCH_SIZE, classify_reported, process_batch, summarize
-    from records.intake.collect import batches, group_companions
-    from records.storage import ingest as store
-
-    files, companions = group_companions(sorted(paths))
-    parts = {str(p) for group in companions.values() for p in group}
-    lead = [p for p in files if str(p) not in parts]
-    reports = []
-    for batch in batches(lead, BATCH_SIZE):
-        done = process_batch(
-            installation, batch, actor=actor, owner_staff_id=owner_staff_id, password=password,
-            companions={str(p): companions[str(p)] for p in batch if str(p) in companions},
-        )
-        classify_reported(installation, done)
-        reports += done
-    if parts:
-        lead_of = {str(p): lead_path for lead_path, group in companions.items() for p in group}
-        reports += store.receive_parts(installation, [Path(p) for p in sorted(parts)], lead_of, actor=actor)
-    order = {str(p): i for i, p in enumerate(paths)}
-    sources = sorted((r.to_json() for r in reports), key=lambda s: order.get(s["path"], len(order)))
-    for source in sources:
-        source["name"] = Path(source["path"]).name
-    return summarize(sources)
 
 
 def remove(folder: Path) -> None:
