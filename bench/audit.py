@@ -25,18 +25,15 @@ import sys
 import tempfile
 import time
 import tracemalloc
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
-
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from records.storage import audit  # noqa: E402
 from records.storage.catalog import upgrade  # noqa: E402
 from records.storage.db import Catalog, dispose_engines  # noqa: E402
+from bench.measure import temporary_postgres  # noqa: E402
 
 BATCH = 1_000
 SMALL_MARK = 10_000
@@ -50,18 +47,8 @@ def temporary_catalog(database_url: str | None) -> Iterator[str]:
             yield f"sqlite:///{Path(folder) / 'catalog.db'}"
             dispose_engines()
         return
-    server = make_url(database_url)
-    name = f"records_bench_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(server, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}" TEMPLATE template0'))
-    try:
-        yield server.set(database=name).render_as_string(hide_password=False)
-    finally:
-        dispose_engines()
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with temporary_postgres(database_url) as url:
+        yield url
 
 
 def pending(n: int, start: int) -> list[audit.PendingEvent]:

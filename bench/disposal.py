@@ -37,17 +37,14 @@ from __future__ import annotations
 
 import argparse
 import collections
-import contextlib
 import datetime as dt
 import json
 import os
 import random
-import resource
 import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,6 +53,8 @@ from zoneinfo import ZoneInfo
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from bench.measure import cpu_seconds, peak_mb, temporary_postgres  # noqa: E402
 
 MEMORY_TARGET = 1.25  # streaming plan: peak at N / peak at N/4
 INSERT_CHUNK = 10_000
@@ -330,18 +329,6 @@ def full_plan_counts(installation: Any, as_of: dt.date = AS_OF) -> collections.C
     return collections.Counter({state: len(getattr(result, state)) for state in STATES})
 
 
-def _peak_mb() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
-def _cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-
 def child(kind: str, home: str) -> dict[str, Any]:
     from records.storage.installation import open_installation
 
@@ -350,11 +337,11 @@ def child(kind: str, home: str) -> dict[str, Any]:
         from records.storage.retention import active_holds
 
         active_holds(session)
-    base = _peak_mb()
-    cpu, start = _cpu(), time.perf_counter()
+    base = peak_mb()
+    cpu, start = cpu_seconds(), time.perf_counter()
     counts = stream_counts(installation) if kind == "stream" else full_plan_counts(installation)
     seconds = time.perf_counter() - start
-    return {"seconds": seconds, "cpu_s": _cpu() - cpu, "peak_mb": _peak_mb(), "base_mb": base, "counts": dict(counts)}
+    return {"seconds": seconds, "cpu_s": cpu_seconds() - cpu, "peak_mb": peak_mb(), "base_mb": base, "counts": dict(counts)}
 
 
 def run_child(kind: str, home: Path, env: dict[str, str]) -> dict[str, Any]:
@@ -367,28 +354,6 @@ def run_child(kind: str, home: Path, env: dict[str, str]) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------- the run
-
-
-@contextlib.contextmanager
-def temporary_postgres(server_url: str) -> Iterator[str]:
-    """A database with a random name on that server, dropped afterwards."""
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
-
-    from records.storage.db import dispose_engines
-
-    server = make_url(server_url)
-    name = f"records_bench_disposal_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(server, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}" TEMPLATE template0'))
-    try:
-        yield server.set(database=name).render_as_string(hide_password=False)
-    finally:
-        dispose_engines()
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def postgres_reachable(server_url: str) -> str | None:

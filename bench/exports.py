@@ -35,7 +35,6 @@ import email.utils
 import json
 import os
 import random
-import resource
 import shutil
 import subprocess
 import sys
@@ -54,6 +53,8 @@ os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from bench.measure import cpu_seconds, peak_mb  # noqa: E402
 
 MEMORY_TARGET = 1.25  # peak at full size / peak at a quarter
 RATE_TARGET = 0.5  # ours / bare, mbox
@@ -208,18 +209,6 @@ def make_facebook(path: Path, messages: int) -> int:
 # ---------------------------------------------------------------- children
 
 
-def _peak_mb() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
-def _cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-
 def child_ours(path: Path, home: Path) -> dict[str, Any]:
     os.environ["RECORDS_HOME"] = str(home)
     os.environ.pop("RECORDS_DATABASE_URL", None)
@@ -229,12 +218,12 @@ def child_ours(path: Path, home: Path) -> dict[str, Any]:
 
     initialize(home, actor="system:bench")
     installation = open_installation(home)
-    base = _peak_mb()
-    cpu, start = _cpu(), time.perf_counter()
+    base = peak_mb()
+    cpu, start = cpu_seconds(), time.perf_counter()
     [report] = process_batch(installation, [path], actor="system:bench")
     seconds = time.perf_counter() - start
     return {
-        "seconds": seconds, "cpu_s": _cpu() - cpu, "peak_mb": _peak_mb(), "base_mb": base,
+        "seconds": seconds, "cpu_s": cpu_seconds() - cpu, "peak_mb": peak_mb(), "base_mb": base,
         "status": report.status, "records": len(report.records), "reason": report.reason,
     }
 
@@ -242,14 +231,14 @@ def child_ours(path: Path, home: Path) -> dict[str, Any]:
 def child_bare(path: Path) -> dict[str, Any]:
     import mailbox
 
-    base = _peak_mb()
-    cpu, start = _cpu(), time.perf_counter()
+    base = peak_mb()
+    cpu, start = cpu_seconds(), time.perf_counter()
     count = 0
     for message in mailbox.mbox(path):
         message.get_payload()
         message["Message-ID"]  # noqa: B018 - the header lookup is part of the floor
         count += 1
-    return {"seconds": time.perf_counter() - start, "cpu_s": _cpu() - cpu, "peak_mb": _peak_mb(), "base_mb": base, "messages": count}
+    return {"seconds": time.perf_counter() - start, "cpu_s": cpu_seconds() - cpu, "peak_mb": peak_mb(), "base_mb": base, "messages": count}
 
 
 def run_child(*args: str) -> dict[str, Any]:
