@@ -198,6 +198,12 @@ def match_students(facts: RecordFacts, roster: Roster) -> Matches:
         owner = roster.staff[facts.owner_staff_id]
         claimed_given.update(name_tokens(owner.first_name)[:1])
 
+    def point(ids: Iterable[str], kind: str, detail: str, weight: float) -> None:
+        """Evidence that a participant is (or is of the family of) these students."""
+        for sid in ids:
+            evidence[sid].append(_ev(kind, detail, weight))
+            context.add(sid)
+
     school_address = False
     colleague = False
     owner_profile = roster.staff.get(facts.owner_staff_id or "")
@@ -214,22 +220,16 @@ def match_students(facts: RecordFacts, roster: Roster) -> Matches:
             colleague |= roster.staff_by_address[address] != facts.owner_staff_id
         elif address and address in roster.student_by_address:
             role = "student"
-            for sid in roster.student_by_address[address]:
-                evidence[sid].append(_ev("participant-address", f"participant {number} uses the student's address", W_STUDENT_ADDRESS))
-                context.add(sid)
+            point(roster.student_by_address[address], "participant-address", f"participant {number} uses the student's address", W_STUDENT_ADDRESS)
         elif address and address in roster.guardian_of:
             role = "guardian"
             children = roster.guardian_of[address]
             weight = W_GUARDIAN_ONLY_CHILD if len(children) == 1 else W_GUARDIAN_SIBLINGS
             detail = f"participant {number} is a guardian's address ({len(children)} student{'s' if len(children) > 1 else ''})"
-            for sid in children:
-                evidence[sid].append(_ev("guardian-address", detail, weight))
-                context.add(sid)
+            point(children, "guardian-address", detail, weight)
         elif toks and toks in roster.learned_names:
             role = "student"
-            for sid in roster.learned_names[toks]:
-                evidence[sid].append(_ev("participant-name-learned", f"participant {number}'s display name was tied to the student by a clerk", W_LEARNED_NAME))
-                context.add(sid)
+            point(roster.learned_names[toks], "participant-name-learned", f"participant {number}'s display name was tied to the student by a clerk", W_LEARNED_NAME)
         elif toks and toks in roster.staff_names:
             role = "staff"
             colleague |= toks != owner_name
@@ -237,16 +237,12 @@ def match_students(facts: RecordFacts, roster: Roster) -> Matches:
             role = "student"
             ids = roster.full_names[toks]
             weight = W_PARTICIPANT_NAME if len(ids) == 1 else W_SAME_NAME_TWICE
-            for sid in ids:
-                evidence[sid].append(_ev("participant-name", f"participant {number}'s name is the student's full name", weight))
-                context.add(sid)
+            point(ids, "participant-name", f"participant {number}'s name is the student's full name", weight)
         elif toks and toks in roster.guardian_names:
             role = "guardian"
             children = roster.guardian_names[toks]
             weight = W_GUARDIAN_NAME if len(children) == 1 else W_GUARDIAN_NAME_SIBLINGS
-            for sid in children:
-                evidence[sid].append(_ev("guardian-name", f"participant {number}'s name is a guardian's name on the roster", weight))
-                context.add(sid)
+            point(children, "guardian-name", f"participant {number}'s name is a guardian's name on the roster", weight)
         if role in ("unknown", "staff", "guardian") and toks:
             claimed_names.append(toks)
             claimed_given.add(toks[0])
