@@ -166,6 +166,20 @@ def test_student_series_follow_the_words(roster: Roster, text: str, code: str) -
     assert linked(decision) == ["S4"] and decision.series.code == code
 
 
+def test_one_clear_special_education_phrase_about_a_linked_student_decides_the_series(roster: Roster) -> None:
+    """Being about a student lifts all three student series alike: between them the words decide."""
+    decision = decide(roster, facts("Hi, this is Ana Rivera. Leo's new accommodations for tests came home today, thank you.", ANA, ME))
+    assert linked(decision) == ["S2"]
+    assert decision.series.code == "STU-SPED" and not decision.series_question
+
+
+def test_a_single_weak_special_education_word_leaves_a_question(roster: Roster) -> None:
+    decision = decide(roster, facts("Hi, this is Ana Rivera. Leo asked whether he could sit near the para in math.", ANA, ME))
+    assert linked(decision) == ["S2"]
+    assert decision.series_question, "one weak phrase must not decide between STU-TEMPORARY and STU-SPED"
+    assert {c.code for c in decision.series_question} >= {"STU-SPED", "STU-TEMPORARY"}
+
+
 @pytest.mark.parametrize(
     ("text", "code"),
     [

@@ -30,6 +30,9 @@ from records.retention.matching import MATCHER_VERSION, Matches, RecordFacts, Ro
 from records.retention.names import tokens
 from records.retention.series import ADMIN, EMPTY_MODEL, PERSONAL, SCHOOL, LearnedModel, TermScore, lexicon, term_scores
 
+# Bump when a series rule of this module changes: every decision records the version of
+# the matcher, these rules, the lexicon and the learned model that produced it.
+SERIES_RULES_VERSION = "series-2"
 STUDENT_SERIES = ("STU-TEMPORARY", "STU-TRANSCRIPT", "STU-SPED")
 STUDENT_DEFAULT_BONUS = 2.0  # "correspondence about an identified student is STU-TEMPORARY"
 LEARNED_WEIGHT = 4.0
@@ -170,8 +173,15 @@ def decide_series(
             values["CORR-TRANSITORY"] += timing
             evidence.setdefault("CORR-TRANSITORY", []).append(Evidence("timing", f"{moments} clock time(s) or day(s) in the messages", round(timing, 3)))
     if links:
-        # A floor, not a bonus: what the words say about the student outweighs it.
-        values["STU-TEMPORARY"] = max(values["STU-TEMPORARY"], STUDENT_DEFAULT_BONUS) + 0.5
+        # "About a student" is true of all three student series: it lifts STU-TEMPORARY to
+        # a floor (what the words say about the student outweighs it), and lifts by as much
+        # the transcript or special-education series that the words name, so that between
+        # the three only the words decide ("unless it is transcript material or special
+        # education"), and a single weak phrase still leaves a question.
+        lift = max(0.0, STUDENT_DEFAULT_BONUS - values["STU-TEMPORARY"]) + 0.5
+        for code in STUDENT_SERIES:
+            if code == "STU-TEMPORARY" or values[code] > 0:
+                values[code] += lift
         evidence.setdefault("STU-TEMPORARY", []).append(Evidence("rule", "linked to a student: correspondence about a student is STU-TEMPORARY unless it says otherwise", STUDENT_DEFAULT_BONUS))
     if "CORR-ADMIN" in values:
         values["CORR-ADMIN"] += 0.5 * school
@@ -244,7 +254,7 @@ def classify(
     doubtful = [c for c in matches.candidates if CANDIDATE_FLOOR <= c.confidence < thresholds.student]
     words = tokens(_series_sample(facts.text))
     series, runners, notes = decide_series(facts, matches, links, words, model)
-    version = f"{MATCHER_VERSION}+{lexicon().version}+{model.version}"
+    version = f"{MATCHER_VERSION}+{SERIES_RULES_VERSION}+{lexicon().version}+{model.version}"
 
     if parent is not None:
         inherited = {link.student_id for link in links}
