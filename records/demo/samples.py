@@ -51,7 +51,7 @@ def _font(size: int) -> ImageFont.FreeTypeFont:
 
 
 def printed_email_pdf(path: Path) -> Path:
-    pdf = canvas.Canvas(str(path), pagesize=letter)
+    pdf = canvas.Canvas(str(path), pagesize=letter, invariant=1)  # same text, same bytes
     y = 740
     for line in PRINTED_EMAIL:
         pdf.drawString(72, y, line)
@@ -146,8 +146,12 @@ def facebook_download(path: Path) -> Path:
     }
     profile = {"profile_v2": {"name": {"full_name": "David Lindqvist"}}}
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
-        archive.writestr("personal_information/profile_information/profile_information.json", json.dumps(profile))
-        archive.writestr("your_facebook_activity/messages/inbox/josesantos_10158834/message_1.json", json.dumps(thread))
+        for name, data in (
+            ("personal_information/profile_information/profile_information.json", profile),
+            ("your_facebook_activity/messages/inbox/josesantos_10158834/message_1.json", thread),
+        ):
+            # A fixed member time: the same export, made again, is the same bytes (a duplicate).
+            archive.writestr(zipfile.ZipInfo(name, date_time=(2024, 6, 1, 12, 0, 0)), json.dumps(data), zipfile.ZIP_DEFLATED)
     return path
 
 
