@@ -215,3 +215,46 @@ def unlock_user(session: Session, name: str, actor: str | None) -> UserView:
     user.failed_logins = 0
     audit.append(session, recorded_actor, "user.unlocked", "user", name, {"was_locked": was_locked})
     return _view(user)
+
+
+# --- web passwords -------------------------------------------------------------------
+
+MIN_PASSWORD = 10
+
+
+def _check_new_password(password: str) -> None:
+    if len(password) < MIN_PASSWORD:
+        raise UsageError(f"choose a password of at least {MIN_PASSWORD} characters for the web sign-in")
+
+
+def set_password(session: Session, name: str, password: str, actor: str | None) -> UserView:
+    """An admin sets or resets a user's web password; a lock-out on that user ends with it.
+
+    Audited as ``user.password_set`` (never the password or its hash).
+    """
+    recorded_actor = authorize(session, actor, "user.manage")
+    user = session.get(User, name)
+    if user is None:
+        raise NotFound(f"no user named {name!r}")
+    _check_new_password(password)
+    was_locked = user.locked_at is not None
+    user.password_hash = _hasher.hash(password)
+    user.locked_at = None
+    user.failed_logins = 0
+    audit.append(session, recorded_actor, "user.password_set", "user", name, {"reset_by_admin": True, "was_locked": was_locked})
+    return _view(user)
+
+
+def change_own_password(session: Session, name: str, current: str, new: str) -> UserView:
+    """A signed-in user changes their own password, proving the current one first."""
+    user = session.get(User, name)
+    if user is None or not user.active:
+        raise Refused(f"user {name!r} may not act")
+    if not check_password(session, name, current):
+        raise Refused("the current password is wrong; nothing was changed")
+    _check_new_password(new)
+    if new == current:
+        raise UsageError("the new password is the same as the current one")
+    user.password_hash = _hasher.hash(new)
+    audit.append(session, name, "user.password_set", "user", name, {"reset_by_admin": False, "was_locked": False})
+    return _view(user)
