@@ -121,11 +121,17 @@ def test_a_session_ends_when_the_user_is_disabled(app, installation):
     assert client.get("/records").status_code == 303
 
 
-def test_sign_out(app):
+def test_sign_out_ends_the_session_on_the_server_so_a_copied_cookie_stops_working(app):
     client = sign_in(app, "casey")
+    copied = client.cookies.get("records_session")
+    thief = client_for(app)
+    thief.cookies.set("records_session", copied)
+    assert thief.get("/records").status_code == 200
     response = client.post("/logout", data={"csrf": token(client, "/records")})
     assert response.status_code == 303
     assert client.get("/records").status_code == 303
+    assert thief.get("/records").status_code == 303  # the copy ended with the session
+    assert sign_in(app, "casey").get("/records").status_code == 200
 
 
 def test_a_forged_cookie_is_ignored(app):
@@ -529,10 +535,12 @@ def test_admin_resets_a_password_and_a_user_changes_their_own(app, installation)
     assert 'action="/users/casey/password"' in admin.get("/users").text
     short = admin.post("/users/casey/password", data={"csrf": token(admin, "/users"), "password": "short"})
     assert short.status_code == 400 and "at least 10" in short.text
+    before = sign_in(app, "casey")
     reset = admin.post("/users/casey/password", data={"csrf": token(admin, "/users"), "password": "brand-new-password-1"})
     assert reset.status_code == 303
     [event] = events(installation, "user.password_set")
     assert event.actor == "admin" and event.subject_id == "casey" and "brand-new" not in json_text([event])
+    assert event.payload["sessions_ended"] == 1 and before.get("/records").status_code == 303  # signed out everywhere
     old = client_for(app)
     assert old.post("/login", data={"username": "casey", "password": PASSWORDS["casey"], "csrf": token(old)}).status_code == 401
     clerk = sign_in(app, "casey", "brand-new-password-1")
@@ -542,8 +550,10 @@ def test_admin_resets_a_password_and_a_user_changes_their_own(app, installation)
     assert wrong.status_code == 403 and "current password is wrong" in wrong.text
     differ = clerk.post("/account/password", data={"csrf": csrf, "current": "brand-new-password-1", "new": "mine-and-only-mine", "repeat": "mine-and-only-mien"})
     assert differ.status_code == 303 and "differ" in unquote(differ.headers["location"])
+    elsewhere = sign_in(app, "casey", "brand-new-password-1")
     changed = clerk.post("/account/password", data={"csrf": csrf, "current": "brand-new-password-1", "new": "mine-and-only-mine", "repeat": "mine-and-only-mine"})
     assert changed.status_code == 303
+    assert clerk.get("/records").status_code == 200 and elsewhere.get("/records").status_code == 303  # this browser stays, others end
     assert [e.actor for e in events(installation, "user.password_set")] == ["admin", "casey"]
     sign_in(app, "casey", "mine-and-only-mine")
     no_csrf = clerk.post("/account/password", data={"current": "mine-and-only-mine", "new": "another-one-entirely", "repeat": "another-one-entirely"})

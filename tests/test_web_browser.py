@@ -79,10 +79,10 @@ def _seed(installation: Installation, folder: Path) -> tuple[dict[str, str], str
         _email(folder / "leo2.eml", "Ana Rivera <ana.rivera@example.net>", "Leo again", "Leo finished the missing homework, thank you for the extra help.", WHEN + dt.timedelta(days=2)),
         _email(folder / "will.eml", "Grace Kim <grace.kim@example.com>", "Will", "Will has been struggling with his essays this quarter.", WHEN),
         _email(folder / "maya.eml", "Ana Rivera <ana.rivera@example.net>", "Maya", "Maya Rivera was absent today with the flu.", dt.datetime(2024, 3, 4, 15, 0, tzinfo=dt.UTC)),
+        _email(folder / "coach.eml", "Coach Dan <coach.dan@gmail.com>", "Great game", "Leo did a great job at the game today, he really focused in practice."),
     )
     ids = {name.removesuffix(".eml"): found[0] for name, found in files.items()}
-    coach = _ingest(installation, _email(folder / "coach.eml", "Coach Dan <coach.dan@gmail.com>", "Great game", "Leo did a great job at the game today, he really focused in practice."))
-    return ids, coach["coach.eml"][0]
+    return ids, ids.pop("coach")
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from records import access
 from records.access import Role
 from records.errors import NotFound, Refused, UsageError
-from records.storage import audit
+from records.storage import audit, web_sessions
 from records.storage.models import User
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
@@ -140,7 +140,8 @@ def disable_user(session: Session, name: str, actor: str | None) -> UserView:
         if admins <= 1:
             raise Refused(f"{name!r} is the last active admin; add another admin before disabling this one")
     user.active = False
-    audit.append(session, recorded_actor, "user.disabled", "user", name, {"role": user.role})
+    ended = web_sessions.end_all(session, name, why="disabled")
+    audit.append(session, recorded_actor, "user.disabled", "user", name, {"role": user.role, "sessions_ended": ended})
     return _view(user)
 
 
@@ -241,12 +242,17 @@ def set_password(session: Session, name: str, password: str, actor: str | None) 
     user.password_hash = _hasher.hash(password)
     user.locked_at = None
     user.failed_logins = 0
-    audit.append(session, recorded_actor, "user.password_set", "user", name, {"reset_by_admin": True, "was_locked": was_locked})
+    ended = web_sessions.end_all(session, name, why="password_reset")
+    audit.append(session, recorded_actor, "user.password_set", "user", name, {"reset_by_admin": True, "was_locked": was_locked, "sessions_ended": ended})
     return _view(user)
 
 
-def change_own_password(session: Session, name: str, current: str, new: str) -> UserView:
-    """A signed-in user changes their own password, proving the current one first."""
+def change_own_password(session: Session, name: str, current: str, new: str, *, keep_session: str | None = None) -> UserView:
+    """A signed-in user changes their own password, proving the current one first.
+
+    Every other web session of the user ends (a stolen cookie stops working); the one
+    whose token is ``keep_session`` (the user's own, in the browser they use) stays.
+    """
     user = session.get(User, name)
     if user is None or not user.active:
         raise Refused(f"user {name!r} may not act")
@@ -256,5 +262,6 @@ def change_own_password(session: Session, name: str, current: str, new: str) -> 
     if new == current:
         raise UsageError("the new password is the same as the current one")
     user.password_hash = _hasher.hash(new)
-    audit.append(session, name, "user.password_set", "user", name, {"reset_by_admin": False, "was_locked": False})
+    ended = web_sessions.end_all(session, name, why="password_changed", keep=keep_session)
+    audit.append(session, name, "user.password_set", "user", name, {"reset_by_admin": False, "was_locked": False, "sessions_ended": ended})
     return _view(user)

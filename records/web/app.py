@@ -92,10 +92,10 @@ def web_session(request: Request) -> sessions.WebSession | None:
 
 
 def current_viewer(request: Request) -> Viewer | None:
-    """The signed-in, active, unlocked user, re-read from the catalog on every request."""
+    """The signed-in, active, unlocked user of a live server-side session, re-read on every request."""
     if hasattr(request.state, "viewer"):
         return request.state.viewer
-    from records.storage import users
+    from records.storage import users, web_sessions
 
     viewer = None
     session = web_session(request)
@@ -103,7 +103,8 @@ def current_viewer(request: Request) -> Viewer | None:
         installation: Installation = request.app.state.installation
         with installation.catalog.reading() as db:
             user = users.get_user(db, session.user)
-        if user and user.active and not user.locked:
+            live = web_sessions.is_live(db, session.token, session.user)
+        if user and live and user.active and not user.locked:
             viewer = Viewer(user.name, user.role, session.csrf)
     request.state.viewer = viewer
     return viewer

@@ -14,7 +14,7 @@ from starlette.concurrency import run_in_threadpool
 
 from records.storage import classification, disposal, record_views, schedules
 from records.storage import users as user_store
-from records.web.app import back, current_viewer, need, need_post, render
+from records.web.app import back, current_viewer, need, need_post, render, web_session
 from records.web.pages import _inst, _text
 
 
@@ -52,9 +52,11 @@ def register(app: FastAPI) -> None:
             return back("/account", "The two new passwords differ; nothing was changed.")
         installation = _inst(request)
 
+        session = web_session(request)
+
         def change() -> None:
             with installation.catalog.writing() as db:
-                user_store.change_own_password(db, viewer.name, current, new)
+                user_store.change_own_password(db, viewer.name, current, new, keep_session=session.token if session else None)
 
         await run_in_threadpool(change)
         return back("/account", "Your password is changed.")

@@ -20,7 +20,7 @@ from starlette.concurrency import run_in_threadpool
 
 from records.errors import NotFound, UsageError
 from records.intake.preview import page_png
-from records.storage import audit, classification, directory, disposal, record_views, retention, schedules
+from records.storage import audit, classification, directory, disposal, record_views, retention, schedules, web_sessions
 from records.storage import users as user_store
 from records.storage.installation import Installation
 from records.storage.users import authorize
@@ -89,23 +89,33 @@ def register(app: FastAPI) -> None:  # noqa: C901 - one list of routes reads bes
         if not target.startswith("/") or target.startswith("//"):
             target = "/"
 
-        def check() -> user_store.SignIn:
+        def check() -> tuple[user_store.SignIn, str | None]:
             with _inst(request).catalog.writing() as db:
-                return user_store.sign_in(db, name, password)
+                outcome = user_store.sign_in(db, name, password)
+                token = web_sessions.start(db, outcome.user.name, lifetime=dt.timedelta(seconds=sessions.MAX_AGE)) if outcome.user else None
+                return outcome, token
 
-        outcome = await run_in_threadpool(check)
+        outcome, token = await run_in_threadpool(check)
         if outcome.user is None:
             assert session is not None
             return render(request, "login.html", status_code=401, csrf=session.csrf, next=target, error=outcome.reason, username=name)
-        response = RedirectResponse(target if target != "/" else "/", status_code=303)
-        set_session_cookie(request, response, sessions.WebSession.new(outcome.user.name))  # a new token: no fixation
+        response = RedirectResponse(target, status_code=303)
+        set_session_cookie(request, response, sessions.WebSession.new(outcome.user.name, token))  # new tokens: no fixation
         return response
 
     @app.post("/logout")
     async def logout(request: Request) -> Response:
         form = await request.form()
-        if not sessions.csrf_ok(web_session(request), form.get("csrf")):  # type: ignore[arg-type]
+        session = web_session(request)
+        if not sessions.csrf_ok(session, form.get("csrf")):  # type: ignore[arg-type]
             raise Forbidden("This form has expired. Reload the page and try again.")
+        if session and session.token:
+
+            def end() -> None:
+                with _inst(request).catalog.writing() as db:
+                    web_sessions.end(db, session.token)
+
+            await run_in_threadpool(end)
         response = back("/login", "You are signed out.")
         set_session_cookie(request, response, sessions.WebSession.new())
         return response
