@@ -303,13 +303,10 @@ def test_an_unreadable_upload_is_quarantined_with_its_reason_and_listed(app, tmp
 
 
 def test_a_review_decision_through_the_form(app, installation, tmp_path):
-    from tests.cli_helpers import run
+    from tests.cli_helpers import import_directories
     from tests.test_classification_flow import ROSTER, STAFF, _email
 
-    (tmp_path / "roster.csv").write_text(ROSTER, encoding="utf-8")
-    (tmp_path / "staff.csv").write_text(STAFF, encoding="utf-8")
-    assert run("roster", "import", str(tmp_path / "roster.csv")).exit_code == 0
-    assert run("staff", "import", str(tmp_path / "staff.csv")).exit_code == 0
+    import_directories(tmp_path, ROSTER, STAFF)
     mail = _email(tmp_path / "q.eml", "Coach Dan <coach.dan@gmail.com>", "Great game", "Leo did a great job at the game today, he really focused in practice.")
     clerk = sign_in(app, "casey")
     assert "ingested" in upload(clerk, mail).text
@@ -388,15 +385,13 @@ def test_errors_are_friendly_pages_never_stack_traces(app, monkeypatch):
 
 def _leo_and_maya(installation, tmp_path):  # type: ignore[no-untyped-def]
     """The disposal tests' roster (Leo and Will exited) and their 2017 emails, plus one of 2024."""
-    from tests.cli_helpers import run
+    import datetime as dt
+
+    from tests.cli_helpers import import_directories
     from tests.test_classification_flow import _email, _ingest
     from tests.test_disposal import ROSTER, STAFF, WHEN
 
-    (tmp_path / "roster.csv").write_text(ROSTER, encoding="utf-8")
-    (tmp_path / "staff.csv").write_text(STAFF, encoding="utf-8")
-    assert run("roster", "import", str(tmp_path / "roster.csv")).exit_code == 0
-    assert run("staff", "import", str(tmp_path / "staff.csv")).exit_code == 0
-    import datetime as dt
+    import_directories(tmp_path, ROSTER, STAFF)
 
     files = _ingest(
         installation,

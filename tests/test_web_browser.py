@@ -65,14 +65,11 @@ def _free_port() -> int:
 
 def _seed(installation: Installation, folder: Path) -> tuple[dict[str, str], str]:
     """Directories, four 2017 emails (Leo's two are overdue, Will's eligible) and one in review."""
-    from tests.cli_helpers import run
+    from tests.cli_helpers import import_directories
     from tests.test_classification_flow import _email, _ingest
     from tests.test_disposal import ROSTER, STAFF, WHEN
 
-    (folder / "roster.csv").write_text(ROSTER, encoding="utf-8")
-    (folder / "staff.csv").write_text(STAFF, encoding="utf-8")
-    assert run("roster", "import", str(folder / "roster.csv")).exit_code == 0
-    assert run("staff", "import", str(folder / "staff.csv")).exit_code == 0
+    import_directories(folder, ROSTER, STAFF)
     files = _ingest(
         installation,
         _email(folder / "leo1.eml", "Ana Rivera <ana.rivera@example.net>", "Leo", "Leo is still missing two homework assignments.", WHEN),

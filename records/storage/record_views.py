@@ -155,17 +155,13 @@ def _dated(query: Any, where: RecordFilter, zone: ZoneInfo) -> Any:
 SEARCH_LIMIT = 2000
 
 
-def search_text(
-    session: Session, content: ContentStore, record_ids: list[str], query: str, *, actor: str, purpose: str, limit: int | None = None
-) -> list[str]:
-    """The records among ``record_ids`` whose text holds every word of ``query``.
+def match_text(session: Session, content: ContentStore, record_ids: list[str], query: str, *, purpose: str, limit: int | None = None) -> tuple[list[str], int]:
+    """The records among ``record_ids`` whose text holds every word of ``query``, and how many were read.
 
     Text is encrypted per record, so there is no plaintext index to leak or to purge on
     destruction: the search decrypts the bounded candidate set in memory and keeps nothing.
-    A search is an access to student records (603 CMR 23.07): one ``records.searched``
-    event names the searcher, the purpose, how many records were read and which matched,
-    with the students of the matches (so it shows in each one's access log). The words
-    searched for are not written to the log (they would repeat the records' words).
+    Runs in a reading transaction; the caller then records the search with ``log_search``
+    before showing anything.
     """
     words = [w for w in query.casefold().split() if w]
     if not words:
@@ -181,21 +177,22 @@ def search_text(
     rows = session.execute(
         select(Record.id, Record.key_id, Record.text_blob_id).where(Record.id.in_(record_ids), Record.status != "destroyed")
     ).all()
-    matched = []
+    found = set()
     for record_id, key_id, blob_id in rows:
-        if not key_id or not blob_id:
-            continue
-        text = " ".join(content.read_text(key_id, blob_id).casefold().split())
-        if all(word in text for word in words):
-            matched.append(record_id)
-    order = {record_id: i for i, record_id in enumerate(record_ids)}
-    matched.sort(key=lambda record_id: order[record_id])
+        if key_id and blob_id and all(word in " ".join(content.read_text(key_id, blob_id).casefold().split()) for word in words):
+            found.add(record_id)
+    return [record_id for record_id in record_ids if record_id in found], len(rows)
+
+
+def log_search(session: Session, *, actor: str, purpose: str, matched: list[str], read: int) -> None:
+    """A text search is an access to student records (603 CMR 23.07).
+
+    One ``records.searched`` event names the searcher, the purpose, how many records were
+    read and which matched, with the students of the matches (so it shows in each one's
+    access log). The words searched for are not logged (they would repeat records' words).
+    """
     students = sorted(set(session.execute(select(RecordStudent.student_id).where(RecordStudent.record_id.in_(matched))).scalars()))
-    audit.append(
-        session, actor, "records.searched", "search", "text",
-        {"purpose": purpose, "read": len(rows), "matched": matched, "students": students},
-    )
-    return matched
+    audit.append(session, actor, "records.searched", "search", "text", {"purpose": purpose, "read": read, "matched": matched, "students": students})
 
 
 def read_content(session: Session, content: ContentStore, record_id: str, *, actor: str, purpose: str | None, what: str) -> bytes:

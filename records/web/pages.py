@@ -202,11 +202,13 @@ def register(app: FastAPI) -> None:  # noqa: C901 - one list of routes reads bes
         context = record_views.ViewContext.for_settings(installation.settings)
 
         def search() -> tuple[list[dict[str, Any]], int]:
-            with installation.catalog.writing() as db:
+            with installation.catalog.reading() as db:  # decrypting never holds the write lock
                 who = authorize(db, viewer.name, "read")
                 candidates = record_views.list_records(db, where, context)
-                matched = set(record_views.search_text(db, installation.content, [r["id"] for r in candidates], words, actor=who, purpose=purpose))
-                return [r for r in candidates if r["id"] in matched], len(candidates)
+                matched, read = record_views.match_text(db, installation.content, [r["id"] for r in candidates], words, purpose=purpose)
+            with installation.catalog.writing() as db:  # logged before anything is shown
+                record_views.log_search(db, actor=who, purpose=purpose, matched=matched, read=read)
+            return [r for r in candidates if r["id"] in set(matched)], read
 
         rows, read = await run_in_threadpool(search)
         return _records_page(request, filters, rows, len(rows), search={"words": words, "purpose": purpose, "read": read})
