@@ -6,16 +6,14 @@ Each calls the storage service or flow its command-line twin calls.
 
 from __future__ import annotations
 
-
 from pathlib import Path
-
 
 from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from records.errors import NotFound, UsageError
-from records.storage import disposal, notices, record_views, retention, schedules
+from records.storage import disposal, notices, record_views
 from records.storage.users import authorize
 from records.web.app import back, need, need_post, render
 from records.web.pages import _date, _inst, _today
@@ -92,18 +90,11 @@ def register(app: FastAPI) -> None:
             schedule = parse_schedule(data.decode("utf-8"))
         except (ScheduleError, UnicodeDecodeError) as exc:
             raise UsageError(f"{name}: {exc}; nothing was loaded") from None
-        installation = _inst(request)
+        from records.flows.schedule import load_schedule
 
-        def load() -> tuple[int, int, list[str]]:
-            with installation.catalog.writing() as db:
-                who = authorize(db, viewer.name, "schedule.load")
-                version = schedules.load_version(db, schedule, actor=who, source_name=name)
-                view = schedules.show(db, version)
-                changed = retention.recompute(db, installation.settings, actor=who)
-            return version, changed, [s.code for s in view.series if not s.confirmed]
-
-        version, changed, unconfirmed = await run_in_threadpool(load)
-        return back("/schedule", f"schedule version {version} loaded from {name}; {changed} record(s) recomputed"
+        view, changed = await run_in_threadpool(lambda: load_schedule(_inst(request), schedule, actor=viewer.name, source_name=name))
+        unconfirmed = [s.code for s in view.series if not s.confirmed]
+        return back("/schedule", f"schedule version {view.version} loaded from {name}; {changed} record(s) recomputed"
                     + (f"; confirm before anything under them is destroyed: {', '.join(unconfirmed)}" if unconfirmed else ""))
 
 
