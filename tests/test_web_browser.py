@@ -424,6 +424,27 @@ def test_an_auditor_reads_the_log_and_is_refused_every_change(site, page):
 # --- accessibility basics ----------------------------------------------------------------
 
 
+# Text whose contrast with its background is under WCAG AA's 4.5:1, as "tag: text (ratio)".
+LOW_CONTRAST = """() => {
+  const rgb = c => (c.match(/[0-9.]+/g) || []).map(Number);
+  const lum = ([r, g, b]) => [r, g, b].map(v => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; })
+    .reduce((sum, v, i) => sum + v * [0.2126, 0.7152, 0.0722][i], 0);
+  const background = el => {
+    for (; el; el = el.parentElement) { const c = rgb(getComputedStyle(el).backgroundColor); if (c.length === 3 || c[3] > 0) return c.slice(0, 3); }
+    return [255, 255, 255];
+  };
+  const low = [];
+  for (const el of document.querySelectorAll('body *')) {
+    const own = [...el.childNodes].some(n => n.nodeType === 3 && n.textContent.trim());
+    if (!own || !el.offsetParent) continue;
+    const [a, b] = [lum(rgb(getComputedStyle(el).color).slice(0, 3)), lum(background(el))];
+    const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+    if (ratio < 4.5) low.push(`${el.tagName}: ${el.textContent.trim().slice(0, 30)} (${ratio.toFixed(2)})`);
+  }
+  return low;
+}"""
+
+
 def test_every_field_has_a_label_and_sign_in_works_from_the_keyboard(site, page):
     page.goto(f"{site.base}/login")
     assert page.evaluate("document.activeElement.id") == "username"  # the cursor starts in the first field
@@ -446,6 +467,9 @@ def test_every_field_has_a_label_and_sign_in_works_from_the_keyboard(site, page)
                  "/disposal", "/due", "/notices", "/schedule", "/account"):
         page.goto(f"{site.base}{path}")
         assert page.evaluate(unlabelled) == [], path
+        assert page.evaluate(LOW_CONTRAST) == [], path
+    page.evaluate("""document.querySelector('main').insertAdjacentHTML('beforeend', '<p style="color:#aaaaaa">faint grey</p>')""")
+    assert [found for found in page.evaluate(LOW_CONTRAST) if "faint grey" in found]  # the check does catch faint text
     _sign_out(page)
     _sign_in(page, site, "admin")
     for path in ("/users", "/account"):

@@ -223,7 +223,8 @@ def unlock_user(session: Session, name: str, actor: str | None) -> UserView:
 MIN_PASSWORD = 10
 
 
-def _check_new_password(password: str) -> None:
+def check_new_password(password: str) -> None:
+    """Refuse a web password too short to resist guessing."""
     if len(password) < MIN_PASSWORD:
         raise UsageError(f"choose a password of at least {MIN_PASSWORD} characters for the web sign-in")
 
@@ -237,7 +238,7 @@ def set_password(session: Session, name: str, password: str, actor: str | None) 
     user = session.get(User, name)
     if user is None:
         raise NotFound(f"no user named {name!r}")
-    _check_new_password(password)
+    check_new_password(password)
     was_locked = user.locked_at is not None
     user.password_hash = _hasher.hash(password)
     user.locked_at = None
@@ -258,7 +259,7 @@ def change_own_password(session: Session, name: str, current: str, new: str, *, 
         raise Refused(f"user {name!r} may not act")
     if not check_password(session, name, current):
         raise Refused("the current password is wrong; nothing was changed")
-    _check_new_password(new)
+    check_new_password(new)
     if new == current:
         raise UsageError("the new password is the same as the current one")
     user.password_hash = _hasher.hash(new)

@@ -51,7 +51,6 @@ def register(app: FastAPI) -> None:
         if new != repeat:
             return back("/account", "The two new passwords differ; nothing was changed.")
         installation = _inst(request)
-
         session = web_session(request)
 
         def change() -> None:

@@ -583,8 +583,7 @@ def register(app: FastAPI) -> None:  # noqa: C901 - one list of routes reads bes
     async def user_add(request: Request) -> Response:
         viewer, form = await need_post(request, "user.manage")
         name, role, password = _text(form, "name").lower(), _text(form, "role"), str(form.get("password") or "")
-        if len(password) < 10:
-            raise UsageError("choose a password of at least 10 characters for the web sign-in")
+        user_store.check_new_password(password)
         installation = _inst(request)
 
         def add() -> Any:
