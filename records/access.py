@@ -38,6 +38,7 @@ OFFICER_ACTIONS = CLERK_ACTIONS | {
     "dispose.approve",
     "dispose.reject",
     "dispose.execute",
+    "notice.send",
 }
 AUDITOR_ACTIONS = frozenset({"read", "audit.verify", "audit.log", "audit.checkpoint", "audit.export"})
 ADMIN_ACTIONS = frozenset({"user.manage", "audit.verify"})
@@ -56,6 +57,7 @@ ACTION_LABELS: dict[str, str] = {
     "audit.log": "reading the audit log",
     "audit.checkpoint": "audit checkpoints",
     "audit.export": "audit exports",
+    "notice.send": "writing exit notices",
 }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,3 +36,11 @@ def setup_users(*extra: tuple[str, str]) -> None:
     for name, role in (("casey", "clerk"), ("olivia", "officer"), ("omar", "officer"), ("avery", "auditor"), *extra):
         outcome = run("user", "add", name, "--role", role, "--actor", "admin")
         assert outcome.exit_code == 0, outcome.stderr
+
+
+def import_directories(folder: Path, roster: str, staff: str) -> None:
+    """Write a roster and a staff directory into ``folder`` and import both with the CLI."""
+    (folder / "roster.csv").write_text(roster, encoding="utf-8")
+    (folder / "staff.csv").write_text(staff, encoding="utf-8")
+    assert run("roster", "import", str(folder / "roster.csv")).exit_code == 0
+    assert run("staff", "import", str(folder / "staff.csv")).exit_code == 0

@@ -7,6 +7,7 @@ needed: the web ingests with ``process_batch`` and ``classify_reported`` directl
 from __future__ import annotations
 
 import re
+from urllib.parse import unquote
 from pathlib import Path
 
 import pytest
@@ -120,11 +121,17 @@ def test_a_session_ends_when_the_user_is_disabled(app, installation):
     assert client.get("/records").status_code == 303
 
 
-def test_sign_out(app):
+def test_sign_out_ends_the_session_on_the_server_so_a_copied_cookie_stops_working(app):
     client = sign_in(app, "casey")
+    copied = client.cookies.get("records_session")
+    thief = client_for(app)
+    thief.cookies.set("records_session", copied)
+    assert thief.get("/records").status_code == 200
     response = client.post("/logout", data={"csrf": token(client, "/records")})
     assert response.status_code == 303
     assert client.get("/records").status_code == 303
+    assert thief.get("/records").status_code == 303  # the copy ended with the session
+    assert sign_in(app, "casey").get("/records").status_code == 200
 
 
 def test_a_forged_cookie_is_ignored(app):
@@ -137,6 +144,8 @@ def test_a_forged_cookie_is_ignored(app):
 
 # path -> roles that get 200; everyone else signed in gets 403; signed out goes to /login.
 GET_ROUTES = {
+    "/": {"clerk", "officer", "auditor", "admin"},
+    "/account": {"clerk", "officer", "auditor", "admin"},
     "/upload": {"clerk", "officer"},
     "/records": {"clerk", "officer", "auditor"},
     "/review": {"clerk", "officer"},
@@ -145,7 +154,12 @@ GET_ROUTES = {
     "/holds": {"clerk", "officer", "auditor"},
     "/disposal": {"clerk", "officer", "auditor"},
     "/schedule": {"clerk", "officer", "auditor"},
+    "/due": {"clerk", "officer", "auditor"},
+    "/notices": {"clerk", "officer", "auditor"},
+    "/certificates": {"clerk", "officer", "auditor"},
     "/audit": {"auditor"},
+    "/audit/access": {"auditor"},
+    "/audit/checkpoints": {"auditor"},
     "/audit/verify": {"clerk", "officer", "auditor", "admin"},
     "/audit/export.csv": {"auditor"},
     "/users": {"admin"},
@@ -167,11 +181,17 @@ POST_ROUTES = {
     "/users": {"admin"},
     "/users/casey/unlock": {"admin"},
     "/users/casey/disable": {"admin"},
+    "/users/casey/password": {"admin"},
+    "/records/search": {"clerk", "officer", "auditor"},
+    "/schedule/load": {"officer"},
+    "/notices/send": {"officer"},
+    "/audit/checkpoints": {"auditor"},
 }
 
 
 def test_every_page_enforces_its_roles(app):
     signed_out = client_for(app)
+    assert signed_out.get("/").headers["location"] == "/login"
     clients = {role: sign_in(app, name) for role, name in BY_ROLE.items()}
     for path, allowed in GET_ROUTES.items():
         response = signed_out.get(path)
@@ -283,13 +303,10 @@ def test_an_unreadable_upload_is_quarantined_with_its_reason_and_listed(app, tmp
 
 
 def test_a_review_decision_through_the_form(app, installation, tmp_path):
-    from tests.cli_helpers import run
+    from tests.cli_helpers import import_directories
     from tests.test_classification_flow import ROSTER, STAFF, _email
 
-    (tmp_path / "roster.csv").write_text(ROSTER, encoding="utf-8")
-    (tmp_path / "staff.csv").write_text(STAFF, encoding="utf-8")
-    assert run("roster", "import", str(tmp_path / "roster.csv")).exit_code == 0
-    assert run("staff", "import", str(tmp_path / "staff.csv")).exit_code == 0
+    import_directories(tmp_path, ROSTER, STAFF)
     mail = _email(tmp_path / "q.eml", "Coach Dan <coach.dan@gmail.com>", "Great game", "Leo did a great job at the game today, he really focused in practice.")
     clerk = sign_in(app, "casey")
     assert "ingested" in upload(clerk, mail).text
@@ -361,3 +378,189 @@ def test_errors_are_friendly_pages_never_stack_traces(app, monkeypatch):
     assert crashed.status_code == 500 and "Something went wrong" in crashed.text and "/etc/passwd" not in crashed.text
     for response in (missing, bad_date, crashed):
         assert_friendly(response)
+
+
+# --- finding records, pages, officer and auditor pages, passwords -------------------------
+
+
+def _leo_and_maya(installation, tmp_path):  # type: ignore[no-untyped-def]
+    """The disposal tests' roster (Leo and Will exited) and their 2017 emails, plus one of 2024."""
+    import datetime as dt
+
+    from tests.cli_helpers import import_directories
+    from tests.test_classification_flow import _email, _ingest
+    from tests.test_disposal import ROSTER, STAFF, WHEN
+
+    import_directories(tmp_path, ROSTER, STAFF)
+
+    files = _ingest(
+        installation,
+        _email(tmp_path / "leo.eml", "Ana Rivera <ana.rivera@example.net>", "Leo", "Leo is still missing two homework assignments.", WHEN),
+        _email(tmp_path / "maya.eml", "Ana Rivera <ana.rivera@example.net>", "Maya", "Maya Rivera was absent today with the flu.", dt.datetime(2024, 3, 4, 15, 0, tzinfo=dt.UTC)),
+    )
+    return {name.removesuffix(".eml"): found[0] for name, found in files.items()}
+
+
+def test_records_by_date_range_and_by_words_in_their_text_audited_without_the_words(app, installation, tmp_path, monkeypatch):
+    ids = _leo_and_maya(installation, tmp_path)
+    clerk = sign_in(app, "casey")
+    in_2017 = clerk.get("/records", params={"dated_from": "2017-10-01", "dated_to": "2017-10-31"})
+    assert ids["leo"] in in_2017.text and ids["maya"] not in in_2017.text
+    from_2024 = clerk.get("/records", params={"dated_from": "2024-03-04"})
+    assert ids["maya"] in from_2024.text and ids["leo"] not in from_2024.text
+    assert ids["maya"] not in clerk.get("/records", params={"dated_to": "2024-03-03"}).text
+    assert clerk.get("/records", params={"dated_from": "March"}).status_code == 400
+
+    csrf = token(clerk, "/records")
+    found = clerk.post("/records/search", data={"csrf": csrf, "words": "FLU absent", "purpose": "nurse asked"})
+    assert found.status_code == 200 and ids["maya"] in found.text and ids["leo"] not in found.text
+    assert "Searched the text of 2 record(s)" in found.text
+    none = clerk.post("/records/search", data={"csrf": csrf, "words": "flu homework", "purpose": "nurse asked"})
+    assert ids["maya"] not in none.text and ids["leo"] not in none.text  # every word must appear
+    narrowed = clerk.post("/records/search", data={"csrf": csrf, "words": "flu", "purpose": "p", "dated_to": "2020-01-01"})
+    assert ids["maya"] not in narrowed.text  # the filters narrow the candidates
+    no_purpose = clerk.post("/records/search", data={"csrf": csrf, "words": "flu", "purpose": ""})
+    assert no_purpose.status_code == 400 and "why you are searching" in no_purpose.text
+    searches = events(installation, "records.searched")
+    assert len(searches) == 3 and searches[0].actor == "casey"
+    assert searches[0].payload == {"purpose": "nurse asked", "read": 2, "matched": [ids["maya"]], "students": ["S1"]}
+    assert "flu" not in json_text(searches)
+    auditor = sign_in(app, "avery")
+    assert "nurse asked" in auditor.get("/audit/access", params={"student": "S1"}).text  # in Maya's access log
+    assert "nurse asked" not in auditor.get("/audit/access", params={"student": "S2"}).text
+
+    from records.storage import record_views
+
+    monkeypatch.setattr(record_views, "SEARCH_LIMIT", 1)
+    too_many = clerk.post("/records/search", data={"csrf": csrf, "words": "flu", "purpose": "p"})
+    assert too_many.status_code == 400 and "narrow it" in too_many.text
+
+
+def json_text(items) -> str:  # type: ignore[no-untyped-def]
+    import json
+
+    return json.dumps([i.payload for i in items])
+
+
+def test_a_printout_page_is_previewed_from_its_stored_content_and_each_view_is_logged(app, installation, tmp_path):
+    pdf = born_digital_pdf(tmp_path / "slip.pdf", [EMAIL_PAGE, ["Page two of the slip"]])
+    clerk = sign_in(app, "casey")
+    record_id = re.search(r'href="/records/([^"]+)"', upload(clerk, pdf).text).group(1)
+    shown = clerk.post(f"/records/{record_id}/text", data={"csrf": token(clerk, "/records"), "purpose": "parent asked for a copy"})
+    assert f'src="/records/{record_id}/pages/2.png?purpose=parent%20asked%20for%20a%20copy"' in shown.text
+    image = clerk.get(f"/records/{record_id}/pages/2.png", params={"purpose": "parent asked for a copy"})
+    assert image.status_code == 200 and image.headers["content-type"] == "image/png" and image.content.startswith(b"\x89PNG")
+    from PIL import Image
+    import io
+
+    drawn = Image.open(io.BytesIO(image.content))
+    assert drawn.width == 900 and drawn.height > drawn.width  # a letter page, upright
+    views = [e for e in events(installation, "record.viewed") if e.payload["what"] == "page 2"]
+    assert len(views) == 1 and views[0].actor == "casey" and views[0].payload["purpose"] == "parent asked for a copy"
+    assert clerk.get(f"/records/{record_id}/pages/2.png").status_code == 400  # no purpose, no page
+    assert clerk.get(f"/records/{record_id}/pages/9.png", params={"purpose": "x"}).status_code == 404
+    assert len(events(installation, "record.viewed")) == 2  # the text and page 2; refusals log nothing
+
+
+def test_officer_loads_a_schedule_in_the_web_and_a_bad_one_changes_nothing(app, installation):
+    from records.retention.schedule import default_schedule_text
+
+    text = default_schedule_text()
+    officer = sign_in(app, "olivia")
+    csrf = token(officer, "/schedule")
+    assert 'action="/schedule/load"' in officer.get("/schedule").text
+    assert 'action="/schedule/load"' not in sign_in(app, "casey").get("/schedule").text
+    loaded = officer.post("/schedule/load", data={"csrf": csrf}, files={"schedule": ("district.yaml", text.replace("retention: P3Y", "retention: P5Y").encode(), "text/yaml")})
+    assert loaded.status_code == 303 and "version 2 loaded from district.yaml" in unquote(loaded.headers["location"])
+    assert "version 2" in officer.get("/schedule").text
+    assert [e.actor for e in events(installation, "schedule.loaded")][1:] == ["olivia"]  # after init's version 1
+    bad = officer.post("/schedule/load", data={"csrf": csrf}, files={"schedule": ("bad.yaml", text.replace("    trigger: creation", "    trigger: someday", 1).encode(), "text/yaml")})
+    assert bad.status_code == 400 and "someday" in bad.text and "nothing was loaded" in bad.text
+    assert officer.post("/schedule/load", data={"csrf": csrf}).status_code == 400
+    assert len(events(installation, "schedule.loaded")) == 2
+
+
+def test_due_and_overdue_exit_notices_and_certificates_pages(app, installation, tmp_path):
+    ids = _leo_and_maya(installation, tmp_path)
+    officer = sign_in(app, "olivia")
+    due = officer.get("/due")
+    overdue = due.text.split('id="overdue"')[1].split("</table>")[0]
+    assert ids["leo"] in overdue and ids["maya"] not in due.text
+    notices = officer.get("/notices")
+    owed = notices.text.split('id="owed"')[1].split("</table>")[0]
+    assert "S2" in owed and "S3" in owed and "S1" not in owed
+    sent = officer.post("/notices/send", data={"csrf": token(officer, "/notices")})
+    assert sent.status_code == 303 and "2 exit notice(s) written" in unquote(sent.headers["location"])
+    written = officer.get("/notices").text
+    assert "No notice is owed." in written
+    link = re.search(r'href="(/notices/S2/[0-9-]+\.pdf)"', written).group(1)
+    letter = sign_in(app, "avery").get(link)
+    assert letter.status_code == 200 and letter.content.startswith(b"%PDF")
+    assert {e.subject_id for e in events(installation, "notice.generated")} == {"S2", "S3"}
+    assert officer.get("/notices/S2/1999-01-01.pdf").status_code == 404
+    assert "No batch has been executed." in sign_in(app, "avery").get("/certificates").text
+
+
+def test_auditor_reads_a_students_access_log_and_signs_a_checkpoint(app, installation, tmp_path):
+    import json
+
+    ids = _leo_and_maya(installation, tmp_path)
+    clerk = sign_in(app, "casey")
+    clerk.post(f"/records/{ids['maya']}/text", data={"csrf": token(clerk, "/records"), "purpose": "attendance check"})
+    auditor = sign_in(app, "avery")
+    log = auditor.get("/audit/access", params={"student": "S1"})
+    table = log.text.split('id="access-log"')[1]
+    assert "casey" in table and "attendance check" in table and ids["maya"] in table and ids["leo"] not in table
+    assert "not on the roster" in auditor.get("/audit/access", params={"student": "S99"}).text
+
+    made = auditor.post("/audit/checkpoints", data={"csrf": token(auditor, "/audit/checkpoints")})
+    assert made.status_code == 303 and "signed checkpoint of event" in unquote(made.headers["location"])
+    name = re.search(r'href="/audit/checkpoints/(checkpoint-[^"]+\.json)"', auditor.get("/audit/checkpoints").text).group(1)
+    document = json.loads(auditor.get(f"/audit/checkpoints/{name}").text)
+    [event] = events(installation, "audit.checkpoint")
+    assert document["seq"] == event.seq and document["hash"] == event.hash and document["signature"] and event.actor == "avery"
+    assert auditor.get("/audit/checkpoints/..%2Fweb-secret").status_code == 404
+    from records.storage.checkpoint import read_checkpoint
+
+    assert read_checkpoint(installation.paths.reports / "checkpoints" / name, installation.paths.keystore) == (event.seq, event.hash)
+
+
+def test_admin_resets_a_password_and_a_user_changes_their_own(app, installation):
+    admin = sign_in(app, "admin")
+    assert 'action="/users/casey/password"' in admin.get("/users").text
+    short = admin.post("/users/casey/password", data={"csrf": token(admin, "/users"), "password": "short"})
+    assert short.status_code == 400 and "at least 10" in short.text
+    before = sign_in(app, "casey")
+    reset = admin.post("/users/casey/password", data={"csrf": token(admin, "/users"), "password": "brand-new-password-1"})
+    assert reset.status_code == 303
+    [event] = events(installation, "user.password_set")
+    assert event.actor == "admin" and event.subject_id == "casey" and "brand-new" not in json_text([event])
+    assert event.payload["sessions_ended"] == 1 and before.get("/records").status_code == 303  # signed out everywhere
+    old = client_for(app)
+    assert old.post("/login", data={"username": "casey", "password": PASSWORDS["casey"], "csrf": token(old)}).status_code == 401
+    clerk = sign_in(app, "casey", "brand-new-password-1")
+
+    csrf = token(clerk, "/account")
+    wrong = clerk.post("/account/password", data={"csrf": csrf, "current": "nope", "new": "mine-and-only-mine", "repeat": "mine-and-only-mine"})
+    assert wrong.status_code == 403 and "current password is wrong" in wrong.text
+    differ = clerk.post("/account/password", data={"csrf": csrf, "current": "brand-new-password-1", "new": "mine-and-only-mine", "repeat": "mine-and-only-mien"})
+    assert differ.status_code == 303 and "differ" in unquote(differ.headers["location"])
+    elsewhere = sign_in(app, "casey", "brand-new-password-1")
+    changed = clerk.post("/account/password", data={"csrf": csrf, "current": "brand-new-password-1", "new": "mine-and-only-mine", "repeat": "mine-and-only-mine"})
+    assert changed.status_code == 303
+    assert clerk.get("/records").status_code == 200 and elsewhere.get("/records").status_code == 303  # this browser stays, others end
+    assert [e.actor for e in events(installation, "user.password_set")] == ["admin", "casey"]
+    sign_in(app, "casey", "mine-and-only-mine")
+    no_csrf = clerk.post("/account/password", data={"current": "mine-and-only-mine", "new": "another-one-entirely", "repeat": "another-one-entirely"})
+    assert no_csrf.status_code == 403
+
+
+def test_a_clerks_first_visit_starts_here(app, installation, tmp_path):
+    clerk = sign_in(app, "casey")
+    home = clerk.get("/")
+    assert home.status_code == 200 and "Start here" in home.text
+    assert 'id="waiting-review">0<' in home.text and 'href="/upload"' in home.text
+    assert "As records officer" not in home.text and "As auditor" not in home.text
+    assert "As records officer" in sign_in(app, "olivia").get("/").text
+    auditor_home = sign_in(app, "avery").get("/").text
+    assert "As auditor" in auditor_home and "Your daily work" not in auditor_home

@@ -12,7 +12,7 @@ from rich.table import Table
 
 from records.cli.common import ActorOption, HomeOption, JsonOption, emit_json, new_app, open_installation, parse_date
 from records.errors import NotFound, UsageError
-from records.storage import retention, schedules
+from records.storage import schedules
 from records.storage.users import authorize
 
 app = new_app("The retention schedule: series, periods, triggers and confirmations.")
@@ -58,12 +58,10 @@ def load(
         schedule = parse_schedule(file.read_text(encoding="utf-8"))
     except (ScheduleError, UnicodeDecodeError) as exc:
         raise UsageError(f"{file.name}: {exc}; nothing was loaded") from None
-    installation = open_installation(home)
-    with installation.catalog.writing() as session:
-        who = authorize(session, actor, "schedule.load")
-        version = schedules.load_version(session, schedule, actor=who, source_name=file.name)
-        view = schedules.show(session, version)
-        changed = retention.recompute(session, installation.settings, actor=who)
+    from records.flows.schedule import load_schedule
+
+    view, changed = load_schedule(open_installation(home), schedule, actor=actor, source_name=file.name)
+    version = view.version
     if as_json:
         emit_json(view)
         return

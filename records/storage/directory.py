@@ -236,3 +236,8 @@ __all__ = ["ImportReport", "import_staff", "import_students"]
 def staff_exists(session: Session, staff_id: str) -> bool:
     """Whether the staff directory knows this id (``records ingest --staff`` checks it)."""
     return session.get(Staff, staff_id) is not None
+
+
+def student_exists(session: Session, student_id: str) -> bool:
+    """Whether the roster knows this id (the access-log page says when it does not)."""
+    return session.get(Student, student_id) is not None

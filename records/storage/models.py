@@ -61,6 +61,20 @@ class User(Base):
     created_by: Mapped[str] = mapped_column(String(128))
 
 
+class WebSessionRow(Base):
+    """A signed-in web session; the cookie holds the token, the catalog only its hash."""
+
+    __tablename__ = "web_sessions"
+    __table_args__ = (Index("ix_web_sessions_user", "user_name"),)
+
+    token_sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_name: Mapped[str] = mapped_column(ForeignKey("users.name"))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    ended_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    ended_why: Mapped[str | None] = mapped_column(String(32))
+
+
 class Student(Base):
     __tablename__ = "students"
 

@@ -53,4 +53,21 @@ def record(session: Session, notice: dict[str, Any], path: str, *, actor: str, n
     )
 
 
-__all__ = ["due", "record"]
+def generated(session: Session) -> list[dict[str, Any]]:
+    """The notices written so far, newest first, with the student's name for the list."""
+    rows = session.execute(
+        select(ExitNotice, Student.first_name, Student.last_name).join(Student, Student.student_id == ExitNotice.student_id)
+        .order_by(ExitNotice.generated_at.desc(), ExitNotice.student_id)
+    ).all()
+    return [
+        {"student_id": n.student_id, "student_name": f"{first} {last}", "exit_date": n.exit_date, "generated_at": n.generated_at, "generated_by": n.generated_by, "path": n.path}
+        for n, first, last in rows
+    ]
+
+
+def notice_path(session: Session, student_id: str, exit_date: dt.date) -> str | None:
+    found = session.get(ExitNotice, (student_id, exit_date))
+    return found.path if found else None
+
+
+__all__ = ["due", "generated", "notice_path", "record"]

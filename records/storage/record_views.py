@@ -10,13 +10,13 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from zoneinfo import ZoneInfo
 
 from records.config import DistrictSettings
-from records.errors import NotFound, Refused
+from records.errors import NotFound, Refused, UsageError
 from records.storage import audit, retention
 from records.storage.content import ContentStore
 from records.storage.models import Record, RecordPage, RecordSource, RecordStudent, Source, Tombstone
@@ -36,6 +36,8 @@ class RecordFilter:
     format: str | None = None
     source_id: str | None = None
     state: str | None = None
+    dated_from: dt.date | None = None  # records with a date on or after this day (district time)
+    dated_to: dt.date | None = None  # ... and on or before this one
 
 
 @dataclass(frozen=True)
@@ -119,10 +121,92 @@ def list_records(session: Session, where: RecordFilter, context: ViewContext | N
         query = query.where(Record.id.in_(select(RecordStudent.record_id).where(RecordStudent.student_id == where.student_id)))
     if where.source_id:
         query = query.where(Record.id.in_(select(RecordSource.record_id).where(RecordSource.source_id == where.source_id)))
+    query = _dated(query, where, (context or ViewContext.for_settings(DistrictSettings())).zone)
     views = _views(session, list(session.execute(query).scalars()), context)
     if where.state:
         views = [v for v in views if v["retention"]["state"] == where.state]
     return views
+
+
+def views_of(session: Session, record_ids: list[str], context: ViewContext | None = None) -> list[dict[str, Any]]:
+    """The views of the records named, in the order named (for lists such as overdue)."""
+    rows = {r.id: r for r in session.execute(select(Record).where(Record.id.in_(record_ids))).scalars()} if record_ids else {}
+    return _views(session, [rows[i] for i in record_ids if i in rows], context)
+
+
+def _dated(query: Any, where: RecordFilter, zone: ZoneInfo) -> Any:
+    """Records whose span of dates (first to last message) overlaps the days asked.
+
+    Days are the district's calendar days; a record without any date never matches a
+    date filter (it cannot be said to fall inside the range).
+    """
+    def start(day: dt.date) -> dt.datetime:
+        return dt.datetime.combine(day, dt.time(), zone).astimezone(dt.UTC)
+
+    if where.dated_from:
+        query = query.where(func.coalesce(Record.sent_at_last, Record.sent_at_first) >= start(where.dated_from))
+    if where.dated_to:
+        query = query.where(func.coalesce(Record.sent_at_first, Record.sent_at_last) < start(where.dated_to + dt.timedelta(days=1)))
+    return query
+
+
+# Text search decrypts each candidate's text, so it reads at most this many records:
+# the catalog filters (student, series, dates, format) narrow the candidates first.
+SEARCH_LIMIT = 2000
+
+
+def match_text(session: Session, content: ContentStore, record_ids: list[str], query: str, *, purpose: str, limit: int | None = None) -> tuple[list[str], int]:
+    """The records among ``record_ids`` whose text holds every word of ``query``, and how many were read.
+
+    Text is encrypted per record, so there is no plaintext index to leak or to purge on
+    destruction: the search decrypts the bounded candidate set in memory and keeps nothing.
+    Runs in a reading transaction; the caller then records the search with ``log_search``
+    before showing anything.
+    """
+    words = [w for w in query.casefold().split() if w]
+    if not words:
+        raise UsageError("give at least one word to search the records' text for")
+    if not purpose.strip():
+        raise UsageError("say why you are searching: the purpose goes into the access log of every student whose record matches")
+    limit = SEARCH_LIMIT if limit is None else limit
+    if len(record_ids) > limit:
+        raise UsageError(
+            f"the filters leave {len(record_ids)} records and a text search reads at most {limit}: "
+            "narrow it by student, series, dates or format first"
+        )
+    rows = session.execute(
+        select(Record.id, Record.key_id, Record.text_blob_id).where(Record.id.in_(record_ids), Record.status != "destroyed")
+    ).all()
+    found = set()
+    for record_id, key_id, blob_id in rows:
+        if key_id and blob_id and all(word in " ".join(content.read_text(key_id, blob_id).casefold().split()) for word in words):
+            found.add(record_id)
+    return [record_id for record_id in record_ids if record_id in found], len(rows)
+
+
+def log_search(session: Session, *, actor: str, purpose: str, matched: list[str], read: int) -> None:
+    """A text search is an access to student records (603 CMR 23.07).
+
+    One ``records.searched`` event names the searcher, the purpose, how many records were
+    read and which matched, with the students of the matches (so it shows in each one's
+    access log). The words searched for are not logged (they would repeat records' words).
+    """
+    students = sorted(set(session.execute(select(RecordStudent.student_id).where(RecordStudent.record_id.in_(matched))).scalars()))
+    audit.append(session, actor, "records.searched", "search", "text", {"purpose": purpose, "read": read, "matched": matched, "students": students})
+
+
+def read_content(session: Session, content: ContentStore, record_id: str, *, actor: str, purpose: str | None, what: str) -> bytes:
+    """The record's stored content (the scan itself); reading it is an access event."""
+    row = session.get(Record, record_id)
+    if row is None:
+        raise NotFound(f"no record {record_id!r}: see `records list`")
+    if row.status == "destroyed" or not row.key_id or not row.blob_id:
+        raise Refused(f"record {record_id} has no readable content (destroyed or never stored)")
+    with content.open(row.key_id, row.blob_id) as handle:
+        data = handle.read()
+    students = sorted(session.execute(select(RecordStudent.student_id).where(RecordStudent.record_id == record_id)).scalars())
+    audit.append(session, actor, "record.viewed", "record", record_id, {"what": what, "purpose": purpose, "students": students})
+    return data
 
 
 def show_record(session: Session, record_id: str, context: ViewContext | None = None) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from records import access
 from records.access import Role
 from records.errors import NotFound, Refused, UsageError
-from records.storage import audit
+from records.storage import audit, web_sessions
 from records.storage.models import User
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
@@ -140,7 +140,8 @@ def disable_user(session: Session, name: str, actor: str | None) -> UserView:
         if admins <= 1:
             raise Refused(f"{name!r} is the last active admin; add another admin before disabling this one")
     user.active = False
-    audit.append(session, recorded_actor, "user.disabled", "user", name, {"role": user.role})
+    ended = web_sessions.end_all(session, name, why="disabled")
+    audit.append(session, recorded_actor, "user.disabled", "user", name, {"role": user.role, "sessions_ended": ended})
     return _view(user)
 
 
@@ -214,4 +215,54 @@ def unlock_user(session: Session, name: str, actor: str | None) -> UserView:
     user.locked_at = None
     user.failed_logins = 0
     audit.append(session, recorded_actor, "user.unlocked", "user", name, {"was_locked": was_locked})
+    return _view(user)
+
+
+# --- web passwords -------------------------------------------------------------------
+
+MIN_PASSWORD = 10
+
+
+def check_new_password(password: str) -> None:
+    """Refuse a web password too short to resist guessing."""
+    if len(password) < MIN_PASSWORD:
+        raise UsageError(f"choose a password of at least {MIN_PASSWORD} characters for the web sign-in")
+
+
+def set_password(session: Session, name: str, password: str, actor: str | None) -> UserView:
+    """An admin sets or resets a user's web password; a lock-out on that user ends with it.
+
+    Audited as ``user.password_set`` (never the password or its hash).
+    """
+    recorded_actor = authorize(session, actor, "user.manage")
+    user = session.get(User, name)
+    if user is None:
+        raise NotFound(f"no user named {name!r}")
+    check_new_password(password)
+    was_locked = user.locked_at is not None
+    user.password_hash = _hasher.hash(password)
+    user.locked_at = None
+    user.failed_logins = 0
+    ended = web_sessions.end_all(session, name, why="password_reset")
+    audit.append(session, recorded_actor, "user.password_set", "user", name, {"reset_by_admin": True, "was_locked": was_locked, "sessions_ended": ended})
+    return _view(user)
+
+
+def change_own_password(session: Session, name: str, current: str, new: str, *, keep_session: str | None = None) -> UserView:
+    """A signed-in user changes their own password, proving the current one first.
+
+    Every other web session of the user ends (a stolen cookie stops working); the one
+    whose token is ``keep_session`` (the user's own, in the browser they use) stays.
+    """
+    user = session.get(User, name)
+    if user is None or not user.active:
+        raise Refused(f"user {name!r} may not act")
+    if not check_password(session, name, current):
+        raise Refused("the current password is wrong; nothing was changed")
+    check_new_password(new)
+    if new == current:
+        raise UsageError("the new password is the same as the current one")
+    user.password_hash = _hasher.hash(new)
+    ended = web_sessions.end_all(session, name, why="password_changed", keep=keep_session)
+    audit.append(session, name, "user.password_set", "user", name, {"reset_by_admin": False, "was_locked": False, "sessions_ended": ended})
     return _view(user)

@@ -37,11 +37,15 @@ NAV = [
     ("/nonrecords", "Non-records", "nonrecord.list"),
     ("/holds", "Holds", "read"),
     ("/disposal", "Disposal", "read"),
+    ("/due", "Due and overdue", "dispose.propose"),
+    ("/notices", "Exit notices", "notice.send"),
     ("/schedule", "Schedule", "read"),
     ("/audit", "Audit log", "audit.log"),
+    ("/audit/access", "Access logs", "audit.log"),
+    ("/audit/checkpoints", "Checkpoints", "audit.checkpoint"),
+    ("/certificates", "Certificates", "audit.log"),
     ("/users", "Users", "user.manage"),
 ]
-HOME_BY_ROLE = {"clerk": "/upload", "officer": "/records", "auditor": "/audit", "admin": "/users"}
 
 
 @dataclass(frozen=True)
@@ -88,10 +92,10 @@ def web_session(request: Request) -> sessions.WebSession | None:
 
 
 def current_viewer(request: Request) -> Viewer | None:
-    """The signed-in, active, unlocked user, re-read from the catalog on every request."""
+    """The signed-in, active, unlocked user of a live server-side session, re-read on every request."""
     if hasattr(request.state, "viewer"):
         return request.state.viewer
-    from records.storage import users
+    from records.storage import users, web_sessions
 
     viewer = None
     session = web_session(request)
@@ -99,24 +103,25 @@ def current_viewer(request: Request) -> Viewer | None:
         installation: Installation = request.app.state.installation
         with installation.catalog.reading() as db:
             user = users.get_user(db, session.user)
-        if user and user.active and not user.locked:
+            live = web_sessions.is_live(db, session.token, session.user)
+        if user and live and user.active and not user.locked:
             viewer = Viewer(user.name, user.role, session.csrf)
     request.state.viewer = viewer
     return viewer
 
 
-def need(request: Request, action: str) -> Viewer:
-    """The viewer, when signed in and allowed ``action``; else sign-in or a 403 page."""
+def need(request: Request, action: str | None) -> Viewer:
+    """The viewer, when signed in and allowed ``action`` (None: any signed-in user); else sign-in or a 403 page."""
     viewer = current_viewer(request)
     if viewer is None:
         raise SignInRequired()
-    if not viewer.may(action):
+    if action is not None and not viewer.may(action):
         allowed = " or ".join(access.roles_allowed(action)) or "no role"
         raise Forbidden(f"You are signed in as {viewer.name} ({viewer.role}); {access.label(action)} needs {allowed}.")
     return viewer
 
 
-async def need_post(request: Request, action: str) -> tuple[Viewer, Any]:
+async def need_post(request: Request, action: str | None) -> tuple[Viewer, Any]:
     """For a POST: signed in, allowed, and carrying this session's CSRF token."""
     viewer = need(request, action)
     form = await request.form()
@@ -213,12 +218,9 @@ def create_app(home: str | Path | None = None) -> FastAPI:
             "The records engine could not finish this request. Try again; if it happens again, tell your IT contact the time it happened.",
         )
 
-    from records.web import pages
+    from records.web import home, officer, oversight, pages
 
-    pages.register(app)
+    for module in (pages, home, officer, oversight):
+        module.register(app)
     return app
 
-
-def default_home(request: Request) -> str:
-    viewer = current_viewer(request)
-    return HOME_BY_ROLE.get(viewer.role, "/records") if viewer else "/login"

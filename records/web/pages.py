@@ -19,14 +19,16 @@ from fastapi.responses import FileResponse, RedirectResponse, Response, Streamin
 from starlette.concurrency import run_in_threadpool
 
 from records.errors import NotFound, UsageError
-from records.storage import audit, classification, directory, disposal, record_views, retention, schedules
+from records.intake.preview import page_png
+from records.storage import audit, classification, directory, disposal, record_views, retention, schedules, web_sessions
 from records.storage import users as user_store
 from records.storage.installation import Installation
 from records.storage.users import authorize
 from records.web import sessions, uploads
-from records.web.app import Forbidden, back, current_viewer, default_home, need, need_post, render, set_session_cookie, web_session
+from records.web.app import Forbidden, back, current_viewer, need, need_post, render, set_session_cookie, web_session
 
 RECORD_STATUSES = ("active", "in_review", "proposed", "destroyed")
+PRINTOUT_FORMATS = ("printout-scan", "printout-pdf")
 FORMATS = (
     "printout-scan", "printout-pdf", "email", "msg", "mbox-message", "facebook-thread", "instagram-thread",
     "x-dm-thread", "sms-thread", "x-posts", "attachment",
@@ -67,14 +69,10 @@ def _today(installation: Installation) -> dt.date:
 def register(app: FastAPI) -> None:  # noqa: C901 - one list of routes reads best
     # --- sign-in ----------------------------------------------------------------------
 
-    @app.get("/")
-    def home(request: Request) -> Response:
-        return RedirectResponse(default_home(request), status_code=303)
-
     @app.get("/login")
     def login_page(request: Request, next: str = "/") -> Response:
         if current_viewer(request):
-            return RedirectResponse(default_home(request), status_code=303)
+            return RedirectResponse("/", status_code=303)
         session = web_session(request) or sessions.WebSession.new()
         response = render(request, "login.html", csrf=session.csrf, next=next, error=None)
         set_session_cookie(request, response, session)
@@ -91,23 +89,33 @@ def register(app: FastAPI) -> None:  # noqa: C901 - one list of routes reads bes
         if not target.startswith("/") or target.startswith("//"):
             target = "/"
 
-        def check() -> user_store.SignIn:
+        def check() -> tuple[user_store.SignIn, str | None]:
             with _inst(request).catalog.writing() as db:
-                return user_store.sign_in(db, name, password)
+                outcome = user_store.sign_in(db, name, password)
+                token = web_sessions.start(db, outcome.user.name, lifetime=dt.timedelta(seconds=sessions.MAX_AGE)) if outcome.user else None
+                return outcome, token
 
-        outcome = await run_in_threadpool(check)
+        outcome, token = await run_in_threadpool(check)
         if outcome.user is None:
             assert session is not None
             return render(request, "login.html", status_code=401, csrf=session.csrf, next=target, error=outcome.reason, username=name)
-        response = RedirectResponse(target if target != "/" else "/", status_code=303)
-        set_session_cookie(request, response, sessions.WebSession.new(outcome.user.name))  # a new token: no fixation
+        response = RedirectResponse(target, status_code=303)
+        set_session_cookie(request, response, sessions.WebSession.new(outcome.user.name, token))  # new tokens: no fixation
         return response
 
     @app.post("/logout")
     async def logout(request: Request) -> Response:
         form = await request.form()
-        if not sessions.csrf_ok(web_session(request), form.get("csrf")):  # type: ignore[arg-type]
+        session = web_session(request)
+        if not sessions.csrf_ok(session, form.get("csrf")):  # type: ignore[arg-type]
             raise Forbidden("This form has expired. Reload the page and try again.")
+        if session and session.token:
+
+            def end() -> None:
+                with _inst(request).catalog.writing() as db:
+                    web_sessions.end(db, session.token)
+
+            await run_in_threadpool(end)
         response = back("/login", "You are signed out.")
         set_session_cookie(request, response, sessions.WebSession.new())
         return response
@@ -158,26 +166,60 @@ def register(app: FastAPI) -> None:  # noqa: C901 - one list of routes reads bes
 
     # --- records ----------------------------------------------------------------------
 
-    @app.get("/records")
-    def records_list(request: Request, student: str = "", series: str = "", status: str = "", format: str = "", source: str = "") -> Response:
-        need(request, "read")
-        installation = _inst(request)
-        where = record_views.RecordFilter(
+    def _filter(student: str, series: str, status: str, format: str, source: str, dated_from: str, dated_to: str) -> record_views.RecordFilter:
+        return record_views.RecordFilter(
             student_id=student.strip() or None, series=series.strip() or None, status=status or None,
             format=format or None, source_id=source.strip() or None,
+            dated_from=_date(dated_from.strip(), "from"), dated_to=_date(dated_to.strip(), "to"),
         )
+
+    def _records_page(request: Request, filters: dict[str, str], rows: list[dict[str, Any]], total: int, search: dict[str, Any] | None = None) -> Response:
+        with _inst(request).catalog.reading() as db:
+            codes = [s.code for s in schedules.show(db).series]
+        return render(request, "records.html", rows=rows[:500], total=total, filters=filters, codes=codes,
+                      statuses=RECORD_STATUSES, formats=FORMATS, search=search, search_limit=record_views.SEARCH_LIMIT)
+
+    @app.get("/records")
+    def records_list(request: Request, student: str = "", series: str = "", status: str = "", format: str = "", source: str = "",
+                     dated_from: str = "", dated_to: str = "") -> Response:
+        need(request, "read")
+        installation = _inst(request)
+        where = _filter(student, series, status, format, source, dated_from, dated_to)
         with installation.catalog.reading() as db:
             rows = record_views.list_records(db, where, record_views.ViewContext.for_settings(installation.settings))
-            codes = [s.code for s in schedules.show(db).series]
-        filters = {"student": student, "series": series, "status": status, "format": format, "source": source}
-        return render(request, "records.html", rows=rows[:500], total=len(rows), filters=filters, codes=codes, statuses=RECORD_STATUSES, formats=FORMATS)
+        filters = {"student": student, "series": series, "status": status, "format": format, "source": source, "dated_from": dated_from, "dated_to": dated_to}
+        return _records_page(request, filters, rows, len(rows))
+
+    @app.post("/records/search")
+    async def records_search(request: Request) -> Response:
+        """Full-text search over the records the filters leave (decrypted in memory, audited)."""
+        viewer, form = await need_post(request, "read")
+        names = ("student", "series", "status", "format", "source", "dated_from", "dated_to")
+        filters = {name: _text(form, name) for name in names}
+        words, purpose = _text(form, "words"), _text(form, "purpose")
+        where = _filter(*(filters[name] for name in names))
+        installation = _inst(request)
+        context = record_views.ViewContext.for_settings(installation.settings)
+
+        def search() -> tuple[list[dict[str, Any]], int]:
+            with installation.catalog.reading() as db:  # decrypting never holds the write lock
+                who = authorize(db, viewer.name, "read")
+                candidates = record_views.list_records(db, where, context)
+                matched, read = record_views.match_text(db, installation.content, [r["id"] for r in candidates], words, purpose=purpose)
+            with installation.catalog.writing() as db:  # logged before anything is shown
+                record_views.log_search(db, actor=who, purpose=purpose, matched=matched, read=read)
+            return [r for r in candidates if r["id"] in set(matched)], read
+
+        rows, read = await run_in_threadpool(search)
+        return _records_page(request, filters, rows, len(rows), search={"words": words, "purpose": purpose, "read": read})
 
     def _record_page(request: Request, record_id: str, text: str | None = None, purpose: str | None = None, status_code: int = 200) -> Response:
         installation = _inst(request)
         with installation.catalog.reading() as db:
             view = record_views.show_record(db, record_id, record_views.ViewContext.for_settings(installation.settings))
             codes = [s.code for s in schedules.show(db).series]
-        return render(request, "record.html", status_code=status_code, r=view, text=text, purpose=purpose, codes=codes)
+        previews = view["format"] in PRINTOUT_FORMATS and view["status"] != "destroyed"
+        return render(request, "record.html", status_code=status_code, r=view, text=text, purpose=purpose, codes=codes, previews=previews)
 
     @app.get("/records/{record_id}")
     def record_page(request: Request, record_id: str) -> Response:
@@ -199,6 +241,22 @@ def register(app: FastAPI) -> None:  # noqa: C901 - one list of routes reads bes
 
         text = await run_in_threadpool(read)
         return await run_in_threadpool(_record_page, request, record_id, text, purpose)
+
+    @app.get("/records/{record_id}/pages/{number}.png")
+    def record_page_image(request: Request, record_id: str, number: int, purpose: str = "") -> Response:
+        """One page of a printout drawn from its stored content; each drawing is an audited view."""
+        viewer = need(request, "read")
+        if not purpose.strip():
+            raise UsageError("say why you are looking at this page: the purpose goes into the student's access log")
+        installation = _inst(request)
+        with installation.catalog.writing() as db:
+            who = authorize(db, viewer.name, "read")
+            view = record_views.show_record(db, record_id)
+            if view["format"] not in PRINTOUT_FORMATS or number not in {p["number"] for p in view["pages"]}:
+                raise NotFound(f"record {record_id} has no page {number} to preview")
+            data = record_views.read_content(db, installation.content, record_id, actor=who, purpose=purpose.strip(), what=f"page {number}")
+        png = page_png(data, number)
+        return Response(png, media_type="image/png", headers={"Cache-Control": "no-store"})
 
     # --- review -----------------------------------------------------------------------
 
@@ -525,8 +583,7 @@ def register(app: FastAPI) -> None:  # noqa: C901 - one list of routes reads bes
     async def user_add(request: Request) -> Response:
         viewer, form = await need_post(request, "user.manage")
         name, role, password = _text(form, "name").lower(), _text(form, "role"), str(form.get("password") or "")
-        if len(password) < 10:
-            raise UsageError("choose a password of at least 10 characters for the web sign-in")
+        user_store.check_new_password(password)
         installation = _inst(request)
 
         def add() -> Any:

@@ -1,9 +1,11 @@
 """Signed session cookies and CSRF tokens.
 
-The cookie holds the user's name, a per-session CSRF token and the time it was issued,
-signed with HMAC-SHA256 under a secret kept in ``RECORDS_HOME/web-secret`` (mode 600).
-Nothing secret is inside; the signature only stops forgery. Every request re-reads the
-user from the catalog, so disabling or locking a user ends their sessions at once.
+The cookie holds the user's name, a per-session CSRF token, the time it was issued and,
+once signed in, the token of the server-side session (``storage.web_sessions``), signed
+with HMAC-SHA256 under a secret kept in ``RECORDS_HOME/web-secret`` (mode 600). The
+signature stops forgery; the server-side row lets sign-out end the session for good (a
+copied cookie stops working). Every request re-reads the user and the session from the
+catalog, so disabling or locking a user ends their sessions at once.
 """
 
 from __future__ import annotations
@@ -39,10 +41,11 @@ class WebSession:
     user: str | None
     csrf: str
     issued: int
+    token: str | None = None  # the server-side session (storage.web_sessions), once signed in
 
     @classmethod
-    def new(cls, user: str | None = None) -> WebSession:
-        return cls(user=user, csrf=secrets.token_urlsafe(32), issued=int(time.time()))
+    def new(cls, user: str | None = None, token: str | None = None) -> WebSession:
+        return cls(user=user, csrf=secrets.token_urlsafe(32), issued=int(time.time()), token=token)
 
 
 def _b64(data: bytes) -> str:
@@ -54,7 +57,7 @@ def _unb64(text: str) -> bytes:
 
 
 def encode(session: WebSession, secret: bytes) -> str:
-    body = _b64(json.dumps({"u": session.user, "c": session.csrf, "t": session.issued}, separators=(",", ":")).encode())
+    body = _b64(json.dumps({"u": session.user, "c": session.csrf, "t": session.issued, "s": session.token}, separators=(",", ":")).encode())
     mac = _b64(hmac.new(secret, body.encode(), hashlib.sha256).digest())
     return f"{body}.{mac}"
 
@@ -69,7 +72,7 @@ def decode(value: str | None, secret: bytes) -> WebSession | None:
         return None
     try:
         data = json.loads(_unb64(body))
-        session = WebSession(user=data.get("u"), csrf=str(data["c"]), issued=int(data["t"]))
+        session = WebSession(user=data.get("u"), csrf=str(data["c"]), issued=int(data["t"]), token=data.get("s"))
     except (ValueError, KeyError, TypeError):
         return None
     if time.time() - session.issued > MAX_AGE:

@@ -59,6 +59,7 @@ WRONG_PASSWORD_REASON = (
 
 # pypdfium2 (PDFium) is not thread-safe, not even across documents: every call goes through this lock.
 _PDFIUM_LOCK = threading.RLock()
+PDFIUM_LOCK = _PDFIUM_LOCK  # for other code that draws pages (page previews)
 
 
 class PdfReader(Reader):
