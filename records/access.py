@@ -40,7 +40,7 @@ OFFICER_ACTIONS = CLERK_ACTIONS | {
     "dispose.execute",
 }
 AUDITOR_ACTIONS = frozenset({"read", "audit.verify", "audit.log", "audit.checkpoint", "audit.export"})
-ADMIN_ACTIONS = frozenset({"user.manage", "audit.verify"})
+ADMIN_ACTIONS = frozenset({"user.manage", "audit.verify", "maintenance"})
 
 RIGHTS: dict[Role, frozenset[str]] = {
     Role.CLERK: CLERK_ACTIONS,
@@ -56,6 +56,7 @@ ACTION_LABELS: dict[str, str] = {
     "audit.log": "reading the audit log",
     "audit.checkpoint": "audit checkpoints",
     "audit.export": "audit exports",
+    "maintenance": "backups, restores and the store sweep",
 }
 
 

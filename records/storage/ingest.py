@@ -38,6 +38,7 @@ from records.storage import audit
 from records.storage.audit import PendingEvent
 from records.storage.content import ContentStore, StoredBlob
 from records.storage.destroy import discard_uncommitted
+from records.errors import DiskFull
 from records.storage.ids import new_id
 from records.storage.models import Record, RecordPage, RecordSource, Source, Staff
 
@@ -151,8 +152,10 @@ def prepare_source(
     try:
         with path.open("rb") as handle:
             blob = content.put(source_key, handle, primitive=primitive)
-    except BaseException:
+    except BaseException as exc:
         discard_uncommitted(content, [source_key], [f"{source_key}.blob"])
+        if isinstance(exc, DiskFull):
+            raise exc.for_file(path) from exc
         raise
     return PreparedSource(new_id("S"), path, digest, file, source_key, blob, primitive=primitive)
 
@@ -215,13 +218,15 @@ def prepare_records(content: ContentStore, source: PreparedSource, items: Iterab
             record = PreparedRecord(new_id("R"), parent_id, key_id, item_blob, text_blob_id, item)
             prepared.append(record)
             queue[0:0] = [(child, record.record_id) for child in item.children]
-    except BaseException:
+    except BaseException as exc:
         # Every key of the pack goes (the pack with them), and whatever the record being
         # written when it failed had stored already.
         cleanup = source.cleanup_for(prepared)
         cleanup.on_failure_keys = list(dict.fromkeys(cleanup.on_failure_keys + key_ids + [k for k, _ in keys]))
         cleanup.on_failure_blobs = list(dict.fromkeys(cleanup.on_failure_blobs + [f"{k}.{kind}" for k in key_ids for kind in ("blob", "text")]))
         cleanup.failed(content)
+        if isinstance(exc, DiskFull) and exc.file is None:
+            raise exc.for_file(source.path) from exc
         raise
     return prepared
 
