@@ -6,7 +6,7 @@ backup is the only way its destroyed content could ever be read again; catalog a
 backups may live longer (``[backup] catalog_rotation_days``, ``store_rotation_days``):
 without the keys they hold only ciphertext.
 
-Each backup is a dated entry in the folder given (``catalog-20261130T020000Z.db``,
+Each backup is a dated entry in the folder given (``catalog-20261130T020000.123456Z.db``,
 ``store-...``, ``keys-...``), written under a hidden temporary name and renamed when
 whole, so a backup killed half-way never looks complete. Every run then prunes that
 component's backups older than its rotation (key-store backups are overwritten with
@@ -45,8 +45,8 @@ from records.errors import ConfigurationError, DiskFull, RecordsError, Refused, 
 from records.storage import audit, facts
 
 COMPONENTS = ("catalog", "store", "keys")
-_STAMP = "%Y%m%dT%H%M%SZ"
-_ENTRY = re.compile(r"^(catalog|store|keys)-(\d{8}T\d{6}Z)(\.db|\.dump)?$")
+_STAMP = "%Y%m%dT%H%M%S.%fZ"
+_ENTRY = re.compile(r"^(catalog|store|keys)-(\d{8}T\d{6}\.\d{6}Z)(\.db|\.dump)?$")
 _PRIVATE_DIR = 0o700
 _PRIVATE_FILE = 0o600
 
@@ -213,7 +213,7 @@ def make_backup(
     """
     if component not in COMPONENTS:
         raise ValueError(f"unknown backup component {component!r}")
-    now = (now or dt.datetime.now(dt.UTC)).replace(microsecond=0)
+    now = now or dt.datetime.now(dt.UTC)
     stamp = now.strftime(_STAMP)
     folder = Path(folder).expanduser().resolve()
     try:
@@ -225,7 +225,7 @@ def make_backup(
     name = f"{component}-{stamp}{suffix}"
     final = folder / name
     if final.exists():
-        raise Refused(f"a {component} backup named {name} exists already in {folder}: wait a second and run it again")
+        raise Refused(f"a {component} backup named {name} exists already in {folder}: run it again")
     partial = folder / f".{name}.partial"
     linked = 0
     try:
@@ -300,7 +300,7 @@ def _check_backup(path: Path, component: str) -> Path:
     path = Path(path).expanduser().resolve()
     match = _ENTRY.match(path.name)
     if not path.exists() or not match or match.group(1) != component:
-        raise RecordsError(f"{path} is not a {component} backup (a `{component}-YYYYMMDDTHHMMSSZ` entry written by `records backup {component}`)")
+        raise RecordsError(f"{path} is not a {component} backup (a `{component}-YYYYMMDDTHHMMSS.ffffffZ` entry written by `records backup {component}`)")
     return path
 
 
