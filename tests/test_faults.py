@@ -232,3 +232,19 @@ def _key_and_blob(installation, record_id: str) -> tuple[str, str]:  # type: ign
     with installation.catalog.reading() as session:
         record = session.get(Record, record_id)
         return record.key_id, record.blob_id
+
+
+def test_a_full_catalog_volume_is_one_clear_line(installation, monkeypatch):
+    import sqlite3
+
+    from sqlalchemy.exc import OperationalError
+
+    import records.doctor
+
+    def full(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise OperationalError("INSERT INTO audit_events ...", {}, sqlite3.OperationalError("database or disk is full"))
+
+    monkeypatch.setattr(records.doctor, "diagnose", full)
+    outcome = run("doctor")
+    assert outcome.exit_code == 1
+    assert outcome.stderr.count("\n") == 1 and "volume is full" in outcome.stderr and "run the same command again" in outcome.stderr

@@ -255,6 +255,9 @@ def make_backup(
             pruned.append(path.name)
     report = BackupReport(component, str(final), now.strftime("%Y-%m-%dT%H:%M:%SZ"), files, size, linked, rotation, pruned)
     facts.put(session, fact_key(component), f"{report.at} {final}")
+    from records import logs
+
+    logs.get("backup").info("backup.made", backup=component, files=files, bytes=size, linked=linked, pruned=len(pruned))
     audit.append_many(
         session,
         [audit.PendingEvent(actor, "backup.made", "backup", component, {"name": name, "folder": str(folder), "files": files, "bytes": size, "rotation_days": rotation, "pruned": pruned})],

@@ -149,6 +149,9 @@ def sweep(
     report.orphan_blobs.sort()
     if dry_run or not report.found:
         return report
+    from records import logs
+
+    logs.get("sweep").info("store.swept", keys=len(report.orphan_keys), blobs=len(report.orphan_blobs), temporaries=report.temporaries, grace_hours=report.grace_hours)
     discard_uncommitted(content, report.orphan_keys, report.orphan_blobs)
     for temporary in temporaries:
         temporary.unlink(missing_ok=True)
