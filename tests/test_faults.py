@@ -248,3 +248,35 @@ def test_a_full_catalog_volume_is_one_clear_line(installation, monkeypatch):
     outcome = run("doctor")
     assert outcome.exit_code == 1
     assert outcome.stderr.count("\n") == 1 and "volume is full" in outcome.stderr and "run the same command again" in outcome.stderr
+
+
+def test_a_commit_whose_answer_is_lost_keeps_the_content_it_committed(installation, tmp_path, monkeypatch):
+    """The connection dies after the server committed but before the answer came back: the
+    batch looks failed to us, yet its rows exist. Its cleanup must not delete their content."""
+    from sqlalchemy import event
+    from sqlalchemy.orm import Session
+
+    lost: list[bool] = []
+
+    def mark(session, flush_context) -> None:  # type: ignore[no-untyped-def]
+        if any(isinstance(row, Source) for row in session.new):
+            session.info["wrote_sources"] = True
+
+    def answer_lost(session) -> None:  # type: ignore[no-untyped-def]
+        if session.info.pop("wrote_sources", False) and not lost:
+            lost.append(True)
+            raise faults.ConnectionDropped("the server's answer to COMMIT was lost")
+
+    monkeypatch.setattr(ingest_flow, "STREAM_CHUNK", 4)
+    files = faults.make_round(tmp_path / "round0", 0)
+    event.listen(Session, "after_flush", mark)
+    event.listen(Session, "after_commit", answer_lost)
+    try:
+        with pytest.raises(faults.ConnectionDropped):
+            ingest_flow.process_batch(installation, files, actor="system:faults")
+    finally:
+        event.remove(Session, "after_flush", mark)
+        event.remove(Session, "after_commit", answer_lost)
+    assert lost
+    assert faults.check_consistent(installation) == []  # every committed row's content is there
+    _recover_and_check(installation, [tmp_path / "round0"], monkeypatch)

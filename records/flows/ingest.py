@@ -101,7 +101,7 @@ def _commit_files(
                 events.append(event)
             store.append_events(session, events, now)
     except BaseException:
-        cleanup.failed(content)
+        cleanup.failed(content, installation.catalog)
         raise
     post.committed(content)
     return [s for s, _ in prepared], duplicate_reports
@@ -157,7 +157,7 @@ def ingest_stream(
                 now = _now()
                 store.append_events(session, store.commit_source(session, source, actor=actor, owner_staff_id=owner_staff_id, status="ingesting", now=now), now)
         except BaseException:
-            source.source_cleanup().failed(content)
+            source.source_cleanup().failed(content, installation.catalog)
             raise
     else:
         source_id, key_id, blob_id = resume
@@ -179,7 +179,7 @@ def ingest_stream(
                     events, after = store.commit_records(session, content, source, records, actor=actor, owner_staff_id=owner_staff_id, now=now)
                     store.append_events(session, events, now)
             except BaseException:
-                source.cleanup_for(records).failed(content)
+                source.cleanup_for(records).failed(content, installation.catalog)
                 raise
             after.committed(content)
             done += len(chunk)
@@ -424,7 +424,7 @@ def retry_source(installation: Installation, source_id: str, *, actor: str, pass
             events += store.finish_source(session, source, actor=actor, now=now)
             store.append_events(session, events, now)
     except BaseException:
-        source.cleanup_for(records).failed(installation.content)
+        source.cleanup_for(records).failed(installation.content, installation.catalog)
         raise
     after.committed(installation.content)
     report = store.report_for(source)
