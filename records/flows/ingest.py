@@ -214,7 +214,8 @@ def process_batch(
     try:
         reports = _process_batch(installation, paths, actor=actor, owner_staff_id=owner_staff_id, password=password, companions=companions)
     except BaseException as exc:
-        log.error("ingest.batch_failed", files=len(paths), error=type(exc).__name__, volume=getattr(exc, "volume", None), ms=_ms(started))
+        volume = {"volume": exc.volume} if hasattr(exc, "volume") else {}  # DiskFull: which volume filled
+        log.error("ingest.batch_failed", files=len(paths), error=type(exc).__name__, ms=_ms(started), **volume)
         raise
     statuses = Counter(r.status for r in reports)
     log.info("ingest.batch", files=len(paths), records=sum(len(r.records) for r in reports), ms=_ms(started), **{status: statuses.get(status, 0) for status in STATUSES})
