@@ -148,7 +148,8 @@ def _orphans_check(session, paths: Paths) -> Check:  # type: ignore[no-untyped-d
         )
     if report.keyless_records:
         problems.append(
-            f"{len(report.keyless_records)} record(s) whose key is gone (destroyed after the restored catalog backup was taken): "
+            f"{len(report.keyless_records)} record(s) whose key is gone (destroyed after the restored catalog backup was taken, "
+            "or by a disposal interrupted before its tombstone: rerun `records dispose execute`): "
             f"{', '.join(report.keyless_records[:5])}"
         )
     if problems:

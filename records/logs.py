@@ -2,8 +2,9 @@
 
 ``RECORDS_LOG_FORMAT=json`` prints one JSON object a line on stderr (for a log shipper,
 a Prefect worker, cron mail); ``console`` prints ``key=value`` lines for a person.
-With a format set the level defaults to ``info``; without one only warnings and errors
-appear, so a clerk's terminal stays quiet. ``RECORDS_LOG_LEVEL`` overrides either.
+With a format set the level defaults to ``info``; without one nothing is logged, so a
+clerk's terminal shows the command's own one-line error and nothing else (cli.md).
+``RECORDS_LOG_LEVEL`` (``debug``, ``info``, ``warning``, ``error``) overrides either.
 
 Lines carry ids, counts, statuses, durations and error kinds. A record's text, subject,
 participants, file names and paths stay out (they are personal data, and logs are copied
@@ -31,17 +32,23 @@ def _no_content(_logger: Any, _method: str, event: dict[str, Any]) -> dict[str, 
     return event
 
 
+def _drop(_logger: Any, _method: str, _event: dict[str, Any]) -> dict[str, Any]:
+    raise structlog.DropEvent
+
+
 def configure() -> None:
     """Set structlog up from the environment (again when the environment changed)."""
     global _configured
     fmt = (os.environ.get("RECORDS_LOG_FORMAT") or "").strip().lower()
-    level_name = (os.environ.get("RECORDS_LOG_LEVEL") or ("info" if fmt else "warning")).strip().lower()
+    level_name = (os.environ.get("RECORDS_LOG_LEVEL") or ("info" if fmt else "off")).strip().lower()
     if _configured == (fmt, level_name):
         return
-    level = logging.getLevelNamesMapping().get(level_name.upper(), logging.INFO)
+    off = level_name == "off"
+    level = logging.CRITICAL if off else logging.getLevelNamesMapping().get(level_name.upper(), logging.INFO)
     renderer: Any = structlog.processors.JSONRenderer(sort_keys=True) if fmt == "json" else structlog.processors.KeyValueRenderer(key_order=["at", "level", "event"])
     structlog.configure(
         processors=[
+            *([_drop] if off else []),
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="%Y-%m-%dT%H:%M:%S.%fZ", utc=True, key="at"),
             _no_content,

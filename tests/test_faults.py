@@ -280,3 +280,21 @@ def test_a_commit_whose_answer_is_lost_keeps_the_content_it_committed(installati
     assert lost
     assert faults.check_consistent(installation) == []  # every committed row's content is there
     _recover_and_check(installation, [tmp_path / "round0"], monkeypatch)
+
+
+def test_records_ingest_on_a_full_disk_prints_one_line_and_is_not_retried(installation, tmp_path, monkeypatch, prefect_server):
+    from records.storage.blobstore import _WatchedFile
+
+    setup_users()
+    attempts: list[int] = []
+
+    def full(self, data):  # type: ignore[no-untyped-def]
+        attempts.append(len(data))
+        self.error = OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        raise self.error
+
+    monkeypatch.setattr(_WatchedFile, "write", full)
+    outcome = run("ingest", str(_big_email(tmp_path / "scans.eml", "big", 2000)), "--json")
+    assert outcome.exit_code == 1 and outcome.stdout == ""
+    assert outcome.stderr.startswith("error: the store at ") and "scans.eml" in outcome.stderr and outcome.stderr.count("\n") == 1
+    assert len(attempts) == 1  # Prefect's retries are for dropped connections, not for a disk that stays full

@@ -14,7 +14,7 @@ from typing import Annotated
 import typer
 
 from records.cli.common import ActorOption, HomeOption, JsonOption, emit_json, new_app, note, open_installation
-from records.errors import UsageError
+from records.errors import RecordsError, UsageError
 from records.storage.users import authorize
 
 backup_app = new_app(
@@ -55,8 +55,8 @@ def sweep(
     )
     if report.keyless_records:
         note(
-            f"{len(report.keyless_records)} record(s) have no key in the key store (destroyed after the catalog backup was taken, "
-            f"or the key store is not this installation's): {', '.join(report.keyless_records[:10])}"
+            f"{len(report.keyless_records)} record(s) have no key in the key store (destroyed after the restored catalog backup "
+            f"was taken, or by a disposal interrupted before its tombstone: rerun `records dispose execute`): {', '.join(report.keyless_records[:10])}"
         )
 
 
@@ -103,9 +103,10 @@ def restore(
     as_json: JsonOption = False,
 ) -> None:
     """Restore one component: the catalog is replaced; store and key store only gain files they lack."""
+    from sqlalchemy.exc import SQLAlchemyError
+
     from records.config import resolve_paths
     from records.storage import backup
-    from records.storage.users import system_actor
 
     if component not in backup.COMPONENTS:
         raise UsageError(f"{component!r}: restore catalog, store or keys")
@@ -115,13 +116,12 @@ def restore(
         with open_installation(home).catalog.reading() as session:
             authorize(session, actor, "maintenance", required=False)
     report = restorer(paths, source)
-    recorded = actor or system_actor()
     try:
         installation = open_installation(home)
         with installation.catalog.writing() as session:
             recorded = authorize(session, actor, "maintenance", required=False)
             backup.record_restore(session, report, actor=recorded)
-    except Exception as exc:  # noqa: BLE001 - the restore is done; say what is left to do
+    except (RecordsError, SQLAlchemyError) as exc:  # the restore is done; say what is left to do
         note(f"restored, but the event could not be recorded yet ({exc}); run `records init`, then `records sweep --grace-hours 0`")
     if as_json:
         emit_json(report.to_json())
