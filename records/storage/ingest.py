@@ -31,6 +31,7 @@ from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session, object_session
 from tink.streaming_aead import StreamingAead
 
+from records.errors import DiskFull
 from records.intake.model import Item, Message
 from records.intake.origin import origin_key
 from records.intake.pipeline import FileDigest, FileExtraction
@@ -38,7 +39,6 @@ from records.storage import audit
 from records.storage.audit import PendingEvent
 from records.storage.content import ContentStore, StoredBlob
 from records.storage.destroy import discard_uncommitted
-from records.errors import DiskFull
 from records.storage.ids import new_id
 from records.storage.models import Record, RecordPage, RecordSource, Source, Staff
 
