@@ -18,7 +18,7 @@ Finally every round is ingested again (the recovery): each file must end ingeste
 once with all its records, nothing left over, the chain verified. Printed: per backend
 and kind, faults injected, how many landed mid-run, orphans the sweep removed, problems
 found (the target is 0), and seconds per fault, side by side. The CI versions are
-``tests/test_faults.py`` (a dozen of each).
+``tests/test_faults.py`` (eight of each per backend).
 """
 
 from __future__ import annotations

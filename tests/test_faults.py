@@ -3,7 +3,7 @@
 After any of them, and the recovery a restart runs (``records sweep``, then the same
 ingest again), every file is held whole or not at all: no row names content that is
 gone, no content is left that no row names, nothing is held twice, the chain verifies.
-CI runs a dozen faults of each kind (``RECORDS_FAULT_ROUNDS``); ``bench/faults.py``
+CI runs eight faults of each kind per backend (``RECORDS_FAULT_ROUNDS``); ``bench/faults.py``
 runs hundreds.
 """
 
@@ -28,7 +28,7 @@ from records.storage.models import AuditEventRow, Record, Source
 from tests import fault_injection as faults
 from tests.cli_helpers import run, setup_users
 
-ROUNDS = int(os.environ.get("RECORDS_FAULT_ROUNDS", "12"))
+ROUNDS = int(os.environ.get("RECORDS_FAULT_ROUNDS", "8"))
 
 
 def _expected(name: str) -> int:

@@ -109,7 +109,7 @@ def _private_dir(folder: Path) -> None:
 def _catalog_backup(paths: Paths, target: Path) -> None:
     url = make_url(paths.database_url)
     if url.get_backend_name() == "sqlite":
-        source = sqlite3.connect(f"file:{url.database}?mode=ro", uri=True)
+        source = sqlite3.connect(_read_only(Path(url.database)), uri=True)
         destination = sqlite3.connect(target)
         try:
             with destination:
@@ -121,6 +121,11 @@ def _catalog_backup(paths: Paths, target: Path) -> None:
         return
     _pg_tool("pg_dump", ["--format=custom", "--no-owner", f"--file={target}", f"--dbname={_libpq_url(paths)}"])
     os.chmod(target, _PRIVATE_FILE)
+
+
+def _read_only(database: Path) -> str:
+    """A SQLite URI opening ``database`` read-only (quoted: a path may hold ``?`` or ``#``)."""
+    return f"{database.resolve().as_uri()}?mode=ro"
 
 
 def _libpq_url(paths: Paths) -> str:
@@ -319,7 +324,7 @@ def restore_catalog(paths: Paths, backup: Path) -> RestoreReport:
             raise RecordsError(f"{backup} is a PostgreSQL dump; the catalog is SQLite ({paths.database_url})")
         assert url.database
         Path(url.database).parent.mkdir(parents=True, exist_ok=True)
-        source = sqlite3.connect(f"file:{backup}?mode=ro", uri=True)
+        source = sqlite3.connect(_read_only(backup), uri=True)
         destination = sqlite3.connect(url.database)
         try:
             with destination:
