@@ -71,12 +71,12 @@ def run_backend(name: str, database_url: str, work: Path, kills: int, drops: int
         folders.append(work / f"round{len(folders)}")
         return faults.make_round(folders[-1], len(folders) - 1)
 
-    took = faults.timed_child(home, new_round(), stream_chunk=chunk)
+    took = [faults.timed_child(home, new_round(), stream_chunk=chunk)]  # shortened by runs that finish first
     results: dict[str, dict[str, float]] = {}
 
     started, landed, swept = time.monotonic(), 0, 0
     for n in range(kills):
-        landed += faults.run_killed(home, new_round(), rng.uniform(0, took * 1.2), stream_chunk=chunk)
+        landed += faults.run_killed(home, new_round(), rng.uniform(0, took[0] * 1.1), stream_chunk=chunk, took=took)
         problems += [f"kill {n}: {p}" for p in faults.check_consistent(installation)]
         removed = faults.sweep_now(installation)
         swept += sum(removed.values())

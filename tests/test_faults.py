@@ -55,12 +55,12 @@ def _recover_and_check(installation, folders: list[Path], monkeypatch) -> None: 
 def test_ingest_killed_anywhere_leaves_each_file_whole_or_absent(installation, tmp_path, monkeypatch):
     home = installation.paths.home
     folders = [tmp_path / f"round{n}" for n in range(ROUNDS + 1)]
-    took = faults.timed_child(home, faults.make_round(folders[0], 0))
+    took = [faults.timed_child(home, faults.make_round(folders[0], 0))]
     rng = random.Random(8)
     killed = 0
     for number, folder in enumerate(folders[1:], start=1):
         files = faults.make_round(folder, number)
-        killed += faults.run_killed(home, files, rng.uniform(0, took * 1.2))
+        killed += faults.run_killed(home, files, rng.uniform(0, took[0] * 1.2), took=took)
         assert faults.check_consistent(installation) == [], f"after kill {number}"
         faults.sweep_now(installation)
         assert faults.orphans(installation) == {"keys": 0, "blobs": 0, "temporaries": 0}
