@@ -41,7 +41,7 @@ OFFICER_ACTIONS = CLERK_ACTIONS | {
     "notice.send",
 }
 AUDITOR_ACTIONS = frozenset({"read", "audit.verify", "audit.log", "audit.checkpoint", "audit.export"})
-ADMIN_ACTIONS = frozenset({"user.manage", "audit.verify"})
+ADMIN_ACTIONS = frozenset({"user.manage", "audit.verify", "maintenance"})
 
 RIGHTS: dict[Role, frozenset[str]] = {
     Role.CLERK: CLERK_ACTIONS,
@@ -58,6 +58,7 @@ ACTION_LABELS: dict[str, str] = {
     "audit.checkpoint": "audit checkpoints",
     "audit.export": "audit exports",
     "notice.send": "writing exit notices",
+    "maintenance": "backups, restores and the store sweep",
 }
 
 

@@ -75,6 +75,8 @@ class DistrictSettings:
     grace_after_exit: str = "P0D"
     due_soon_days: int = 90
     keystore_backup_rotation_days: int = 35
+    catalog_backup_rotation_days: int = 90
+    store_backup_rotation_days: int = 90
     review: ReviewThresholds = field(default_factory=ReviewThresholds)
 
     @property
@@ -95,6 +97,7 @@ def load_settings(paths: Paths) -> DistrictSettings:
     retention = data.get("retention", {})
     review = data.get("review", {})
     keystore = data.get("keystore", {})
+    backup = data.get("backup", {})
     try:
         settings = DistrictSettings(
             name=str(district.get("name", DistrictSettings.name)),
@@ -105,6 +108,8 @@ def load_settings(paths: Paths) -> DistrictSettings:
             grace_after_exit=str(retention.get("grace_after_exit", "P0D")),
             due_soon_days=int(retention.get("due_soon_days", 90)),
             keystore_backup_rotation_days=int(keystore.get("backup_rotation_days", 35)),
+            catalog_backup_rotation_days=int(backup.get("catalog_rotation_days", 90)),
+            store_backup_rotation_days=int(backup.get("store_rotation_days", 90)),
             review=ReviewThresholds(
                 student=float(review.get("student", ReviewThresholds.student)),
                 series=float(review.get("series", ReviewThresholds.series)),
@@ -153,6 +158,13 @@ series = 0.75
 # survives; certificates of destruction state this window. Keep it short and
 # back the key store up on its own rotation, apart from catalog and store.
 backup_rotation_days = 35
+
+[backup]
+# How long `records backup catalog` and `records backup store` keep their backups.
+# Both may be kept longer than the key store's: without the keys, a destroyed
+# record's content in them can never be read again.
+catalog_rotation_days = 90
+store_rotation_days = 90
 """
 
 

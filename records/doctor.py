@@ -68,6 +68,8 @@ def _catalog_checks(paths: Paths) -> list[Check]:
             checks.append(Check("schedule", "error", str(exc)))
         result = audit.verify(session)
         checks.append(_nightly_check(session))
+        checks.extend(_backup_checks(session, paths))
+        checks.append(_orphans_check(session, paths))
     if result.ok:
         checks.append(Check("audit chain", "ok", f"{result.events} events verified; head {result.head}"))
     else:
@@ -90,6 +92,88 @@ def _nightly_check(session) -> Check:  # type: ignore[no-untyped-def]
     if age > NIGHTLY_STALE:
         return Check("nightly", "warning", f"last run {last}, {age.days} day(s) {age.seconds // 3600} hour(s) ago: is the schedule running?")
     return Check("nightly", "ok", f"last run {last}")
+
+
+BACKUP_STALE = dt.timedelta(hours=36)
+
+
+def _backup_checks(session, paths: Paths) -> list[Check]:  # type: ignore[no-untyped-def]
+    """One check per component: backed up lately, and no key-store backup past its window."""
+    from records.config import load_settings
+    from records.storage import backup
+
+    settings = load_settings(paths)
+    now = dt.datetime.now(dt.UTC)
+    checks = []
+    for component in backup.COMPONENTS:
+        name = f"backup {component}"
+        rotation = backup.rotation_days(settings, component)
+        last = backup.last_backup(session, component)
+        if last is None:
+            checks.append(Check(name, "warning", f"never backed up: schedule `records backup {component} --to DIR` daily (README, \"Backups and restore\")"))
+            continue
+        when, where = last
+        age = now - when
+        folder = Path(where).parent
+        if component == "keys":
+            # Certificates of destruction promise that no key outlives this window.
+            expired = [p.name for taken, p in backup.backups_in(folder, "keys") if now - taken > dt.timedelta(days=rotation)]
+            if expired:
+                checks.append(
+                    Check(name, "error", f"{len(expired)} key-store backup(s) in {folder} are older than the {rotation}-day rotation "
+                          f"({', '.join(expired[:3])}): destroyed records stay readable from them; run `records backup keys --to {folder}` to prune")
+                )
+                continue
+        if age > BACKUP_STALE:
+            checks.append(Check(name, "warning", f"last backup {when:%Y-%m-%dT%H:%M:%SZ} ({age.days} day(s) ago) in {folder}; rotation {rotation} days: is the backup job running?"))
+        else:
+            checks.append(Check(name, "ok", f"last backup {when:%Y-%m-%dT%H:%M:%SZ} in {folder}; rotation {rotation} days"))
+    return checks
+
+
+def _orphans_check(session, paths: Paths) -> Check:  # type: ignore[no-untyped-def]
+    """Content no row needs (a killed ingest) and records without a key (a restore)."""
+    from records.storage.content import ContentStore
+    from records.storage.sweep import sweep
+
+    try:
+        report = sweep(session, ContentStore.from_paths(paths), actor="doctor", dry_run=True)
+    except (RecordsError, OSError) as exc:
+        return Check("orphans", "error", f"cannot list the store and key store: {exc}")
+    problems = []
+    if report.found:
+        problems.append(
+            f"{len(report.orphan_keys)} key(s), {len(report.orphan_blobs)} blob(s) and {report.temporaries} temporary file(s) older than "
+            f"{report.grace_hours:g} h that no record needs (an interrupted ingest): run `records sweep`"
+        )
+    if report.keyless_records:
+        problems.append(
+            f"{len(report.keyless_records)} record(s) whose key is gone (destroyed after the restored catalog backup was taken, "
+            "or by a disposal interrupted before its tombstone: rerun `records dispose execute`): "
+            f"{', '.join(report.keyless_records[:5])}"
+        )
+    if problems:
+        return Check("orphans", "warning", "; ".join(problems))
+    return Check("orphans", "ok", "every key and blob belongs to a record or source" + (f" ({report.young} in flight)" if report.young else ""))
+
+
+def _prefect_check() -> Check:
+    """The Prefect server the deployments run on, when one is configured (never imports Prefect)."""
+    import json
+    import urllib.error
+    import urllib.request
+
+    url = os.environ.get("PREFECT_API_URL")
+    if not url:
+        return Check("prefect", "ok", "no PREFECT_API_URL: flows run on Prefect's temporary local API; schedule `records nightly` with cron")
+    try:
+        with urllib.request.urlopen(url.rstrip("/") + "/health", timeout=5) as answer:  # noqa: S310 - the operator's own URL
+            healthy = json.loads(answer.read() or b"false")
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        return Check("prefect", "error", f"the Prefect server at {url} does not answer ({exc}): start it (`prefect server start`) or fix PREFECT_API_URL")
+    if healthy is not True:
+        return Check("prefect", "error", f"the Prefect server at {url} reports itself unhealthy")
+    return Check("prefect", "ok", f"server at {url} is healthy")
 
 
 def _store_check(paths: Paths) -> Check:
@@ -159,4 +243,5 @@ def diagnose(home: Path | str | None = None) -> Health:
     checks.append(_keystore_check(paths))
     checks.append(_libmagic_check())
     checks.append(_tesseract_check())
+    checks.append(_prefect_check())
     return Health(checks)

@@ -46,11 +46,23 @@ class RecordsGroup(TyperGroup):
         except Exception as exc:  # noqa: BLE001 - the last line of defence against stack traces
             if os.environ.get("RECORDS_DEBUG"):
                 raise
+            if catalog_full(exc):
+                error(
+                    "the catalog database's volume is full (no space left on device): this command's transaction was "
+                    "rolled back and nothing stored before was changed; free space there and run the same command again",
+                    1,
+                )
             error(
                 f"unexpected error ({type(exc).__name__}: {exc}). This is a bug in the records engine; "
                 "rerun with RECORDS_DEBUG=1 to see the details and report them.",
                 1,
             )
+
+
+def catalog_full(exc: BaseException) -> bool:
+    """SQLite's "database or disk is full", PostgreSQL's disk_full (SQLSTATE 53100)."""
+    original = getattr(exc, "orig", None)
+    return "database or disk is full" in str(exc) or getattr(original, "sqlstate", None) == "53100"
 
 
 def new_app(help_text: str) -> typer.Typer:

@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from records.cli import audit, classify_cmd, directory, dispose, holds, records_cmd, schedule, users
+from records.cli import audit, classify_cmd, directory, dispose, holds, maintenance, records_cmd, schedule, users
 from records.cli.common import ActorOption, HomeOption, JsonOption, emit_json, new_app, open_installation
 
 app = new_app(
@@ -32,6 +32,8 @@ app.add_typer(classify_cmd.student_app, name="student")
 app.add_typer(classify_cmd.nonrecord_app, name="nonrecord")
 app.add_typer(holds.app, name="hold")
 app.add_typer(dispose.app, name="dispose")
+app.add_typer(maintenance.backup_app, name="backup")
+app.command("sweep")(maintenance.sweep)
 
 
 @app.command("nightly")

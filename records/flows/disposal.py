@@ -55,8 +55,19 @@ def propose_batches(installation: Installation, as_of: dt.date, *, actor: str) -
 
 def execute_batch(installation: Installation, batch_id: str, *, actor: str, on_record: Any = None) -> dict[str, Any]:
     """Execute an approved batch and write its certificate (PDF and JSON)."""
+    import time
+
+    from records import logs
+
+    log = logs.get("disposal")
+    started = time.monotonic()
     today = dt.datetime.now(installation.settings.zone).date()
-    result = disposal.execute(installation.catalog.writing, installation.content, installation.settings, batch_id, actor=actor, today=today, on_record=on_record)
+    try:
+        result = disposal.execute(installation.catalog.writing, installation.content, installation.settings, batch_id, actor=actor, today=today, on_record=on_record)
+    except BaseException as exc:
+        log.error("disposal.execute_failed", batch_id=batch_id, error=type(exc).__name__)
+        raise
+    log.info("disposal.executed", batch_id=batch_id, destroyed=len(result.destroyed), skipped=len(result.skipped), ms=round((time.monotonic() - started) * 1000))
     with installation.catalog.reading() as session:
         data = disposal.certificate_data(session, batch_id, installation.settings)
     pdf, _ = documents.certificate(_folder(installation, "certificates"), data)

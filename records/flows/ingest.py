@@ -16,6 +16,7 @@ import records.flows  # noqa: F401 - quiets telemetry before Prefect is imported
 import datetime as dt
 import itertools
 import tempfile
+import time
 from collections import Counter
 from dataclasses import replace
 from pathlib import Path
@@ -24,6 +25,7 @@ from typing import Any
 from prefect import flow, task
 from prefect.task_runners import ThreadPoolTaskRunner
 
+from records import logs
 from records.flows import progress
 from records.flows.classify import classify_records
 from records.flows.extraction_pool import extract_many
@@ -99,7 +101,7 @@ def _commit_files(
                 events.append(event)
             store.append_events(session, events, now)
     except BaseException:
-        cleanup.failed(content)
+        cleanup.failed(content, installation.catalog)
         raise
     post.committed(content)
     return [s for s, _ in prepared], duplicate_reports
@@ -155,7 +157,7 @@ def ingest_stream(
                 now = _now()
                 store.append_events(session, store.commit_source(session, source, actor=actor, owner_staff_id=owner_staff_id, status="ingesting", now=now), now)
         except BaseException:
-            source.source_cleanup().failed(content)
+            source.source_cleanup().failed(content, installation.catalog)
             raise
     else:
         source_id, key_id, blob_id = resume
@@ -177,10 +179,11 @@ def ingest_stream(
                     events, after = store.commit_records(session, content, source, records, actor=actor, owner_staff_id=owner_staff_id, now=now)
                     store.append_events(session, events, now)
             except BaseException:
-                source.cleanup_for(records).failed(content)
+                source.cleanup_for(records).failed(content, installation.catalog)
                 raise
             after.committed(content)
             done += len(chunk)
+            logs.get("ingest").debug("ingest.stream_chunk", source_id=source.source_id, records=len(chunk), done=done)
         if stopped or ended:
             break
     if done == 0 and not source.record_ids:
@@ -201,7 +204,37 @@ def process_batch(
     password: str | None = None,
     companions: dict[str, tuple[Path, ...]] | None = None,
 ) -> list[store.SourceReport]:
-    """Ingest one batch of files; returns one report per file, in order."""
+    """Ingest one batch of files; returns one report per file, in order.
+
+    Logs one ``ingest.batch`` line (counts and time, never names or content), or
+    ``ingest.batch_failed`` with the kind of error before it propagates.
+    """
+    log = logs.get("ingest")
+    started = time.monotonic()
+    try:
+        reports = _process_batch(installation, paths, actor=actor, owner_staff_id=owner_staff_id, password=password, companions=companions)
+    except BaseException as exc:
+        volume = {"volume": exc.volume} if hasattr(exc, "volume") else {}  # DiskFull: which volume filled
+        log.error("ingest.batch_failed", files=len(paths), error=type(exc).__name__, ms=_ms(started), **volume)
+        raise
+    statuses = Counter(r.status for r in reports)
+    log.info("ingest.batch", files=len(paths), records=sum(len(r.records) for r in reports), ms=_ms(started), **{status: statuses.get(status, 0) for status in STATUSES})
+    return reports
+
+
+def _ms(started: float) -> int:
+    return round((time.monotonic() - started) * 1000)
+
+
+def _process_batch(
+    installation: Installation,
+    paths: list[Path],
+    *,
+    actor: str,
+    owner_staff_id: str | None,
+    password: str | None,
+    companions: dict[str, tuple[Path, ...]] | None,
+) -> list[store.SourceReport]:
     digests = [digest(p) for p in paths]
     with installation.catalog.reading() as session:
         held = store.known_sources(session, sorted({d.sha256 for d in digests}))
@@ -257,7 +290,20 @@ def process_batch(
     return reports
 
 
-@task(name="ingest-batch", retries=2, retry_delay_seconds=5)
+def _worth_retrying(task: Any, task_run: Any, state: Any) -> bool:
+    """Retry a dropped connection or a busy database, never a full disk: it stays full."""
+    from records.errors import DiskFull
+
+    try:
+        state.result(raise_on_failure=True)
+    except DiskFull:
+        return False
+    except BaseException:  # noqa: BLE001 - any other failure: Prefect's retries as before
+        return True
+    return True
+
+
+@task(name="ingest-batch", retries=2, retry_delay_seconds=5, retry_condition_fn=_worth_retrying)
 def ingest_batch(
     paths: list[str], home: str | None, actor: str, owner_staff_id: str | None, password: str | None, companions: dict[str, list[str]] | None = None
 ) -> list[dict[str, Any]]:
@@ -379,7 +425,7 @@ def retry_source(installation: Installation, source_id: str, *, actor: str, pass
             events += store.finish_source(session, source, actor=actor, now=now)
             store.append_events(session, events, now)
     except BaseException:
-        source.cleanup_for(records).failed(installation.content)
+        source.cleanup_for(records).failed(installation.content, installation.catalog)
         raise
     after.committed(installation.content)
     report = store.report_for(source)

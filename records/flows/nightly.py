@@ -1,8 +1,9 @@
 """The nightly flow (02:00 district time) and the weekly audit check, as Prefect flows.
 
-Nightly: classify anything still waiting, recompute retention, plan and propose disposal
-batches (``system:nightly`` proposes; it never approves), count due-soon and overdue
-records, and write exit notices. Thin on purpose: every step is a storage service or a
+Nightly: classify anything still waiting (records a killed ingest committed but never
+classified), recompute retention, plan and propose disposal batches (``system:nightly``
+proposes; it never approves), count due-soon and overdue records, write exit notices,
+and sweep the store of content no row needs (``storage/sweep.py``, a day's grace). Thin on purpose: every step is a storage service or a
 plain function of ``records.flows.disposal``; each step is one task (a batch of work).
 """
 
@@ -53,6 +54,17 @@ def count_due(home: str | None, as_of: dt.date) -> tuple[int, int]:
     return due_soon, overdue
 
 
+@task(name="sweep-store")
+def sweep_store(home: str | None) -> int:
+    """Keys and blobs a killed ingest left, older than a day (another batch may be in flight)."""
+    from records.storage.sweep import sweep
+
+    installation = open_installation(home)
+    with installation.catalog.writing() as session:
+        report = sweep(session, installation.content, actor=ACTOR)
+    return len(report.orphan_keys) + len(report.orphan_blobs) + report.temporaries
+
+
 @task(name="exit-notices")
 def notices(home: str | None) -> list[str]:
     return send_exit_notices(open_installation(home), actor=ACTOR)
@@ -71,10 +83,14 @@ def run_nightly(home: str | None = None, as_of: dt.date | None = None, *, in_flo
     batches = step(propose, home, day)
     due_soon, overdue = step(count_due, home, day)
     written = step(notices, home)
+    swept = step(sweep_store, home)
     with installation.catalog.writing() as session:
         facts.put(session, facts.LAST_NIGHTLY, dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
-        audit.append(session, ACTOR, "nightly.completed", "installation", "nightly", {"as_of": day.isoformat(), "recomputed": recomputed, "batches": batches, "due_soon": due_soon, "overdue": overdue, "notices": written})
-    return {"as_of": day, "recomputed": recomputed, "batches": batches, "due_soon": due_soon, "overdue": overdue, "notices": written}
+        audit.append(session, ACTOR, "nightly.completed", "installation", "nightly", {"as_of": day.isoformat(), "recomputed": recomputed, "batches": batches, "due_soon": due_soon, "overdue": overdue, "notices": written, "swept": swept})
+    from records import logs
+
+    logs.get("nightly").info("nightly.completed", as_of=day.isoformat(), recomputed=recomputed, batches=len(batches), due_soon=due_soon, overdue=overdue, notices=len(written), swept=swept)
+    return {"as_of": day, "recomputed": recomputed, "batches": batches, "due_soon": due_soon, "overdue": overdue, "notices": written, "swept": swept}
 
 
 @flow(name="nightly", validate_parameters=False)

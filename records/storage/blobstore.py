@@ -8,6 +8,7 @@ scale-out (design.md, "Scale") is one new class, not a change to its callers.
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import re
 import secrets
@@ -18,7 +19,7 @@ from typing import BinaryIO, Protocol, runtime_checkable
 from urllib.parse import unquote, urlsplit
 
 from records.storage import durability
-from records.errors import ConfigurationError, RecordsError
+from records.errors import ConfigurationError, DiskFull, RecordsError, is_disk_full
 
 # A plain file name that cannot be ".", "..", hidden, or contain a separator.
 BLOB_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$")
@@ -67,9 +68,47 @@ class BlobStore(Protocol):
 
     def exists(self, blob_id: str) -> bool: ...
 
+    def inventory(self) -> Iterator[tuple[str, float]]:
+        """(blob id, modification time as a POSIX timestamp) of every blob (for the sweep)."""
+        ...
+
+    def temporaries(self) -> list[Path]:
+        """Leftovers of interrupted writes (the sweep removes those past its grace period)."""
+        ...
+
 
 def _fsync_dir(folder: Path) -> None:
     durability.fsync_dir(folder)
+
+
+class _WatchedFile(io.RawIOBase):
+    """A raw file over a descriptor that remembers the error its writes met.
+
+    Tink's encrypting stream turns an ``OSError`` of the file it writes into a
+    ``TinkError`` carrying only text; the remembered error tells a full disk apart.
+    """
+
+    def __init__(self, fd: int) -> None:
+        super().__init__()
+        self._fd = fd
+        self.error: OSError | None = None
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data) -> int:  # type: ignore[no-untyped-def, override]
+        try:
+            return os.write(self._fd, data)
+        except OSError as exc:
+            self.error = exc
+            raise
+
+    def close(self) -> None:
+        if not self.closed:
+            try:
+                os.close(self._fd)
+            finally:
+                super().close()
 
 
 class FolderBlobStore:
@@ -104,14 +143,24 @@ class FolderBlobStore:
 
     @contextmanager
     def writer(self, blob_id: str) -> Iterator[BinaryIO]:
-        """Temp file, fsync, rename: readers see the old blob or the whole new one, never half."""
+        """Temp file, fsync, rename: readers see the old blob or the whole new one, never half.
+
+        A full volume (ENOSPC, EDQUOT) becomes ``DiskFull`` naming the store, whichever
+        layer met it first (Tink reports its stream's errors as its own).
+        """
         target = self._path(blob_id)
-        self._make_dirs(target.parent)
-        tmp = target.with_name(f".{blob_id}.{secrets.token_hex(8)}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, _FILE_MODE)
+        try:
+            self._make_dirs(target.parent)
+            tmp = target.with_name(f".{blob_id}.{secrets.token_hex(8)}.tmp")
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, _FILE_MODE)
+        except OSError as exc:
+            if is_disk_full(exc):
+                raise DiskFull("store", self.root) from exc
+            raise
         # A second descriptor survives the caller closing the file object, so we can fsync.
         sync_fd = os.dup(fd)
-        file = os.fdopen(fd, "wb")
+        raw = _WatchedFile(fd)
+        file = io.BufferedWriter(raw, 1024 * 1024)
         try:
             try:
                 yield file  # type: ignore[misc]
@@ -119,11 +168,15 @@ class FolderBlobStore:
                     file.flush()
                 durability.fsync_fd(sync_fd)
             finally:
-                file.close()
-                os.close(sync_fd)
+                try:
+                    file.close()
+                finally:
+                    os.close(sync_fd)
             os.replace(tmp, target)
-        except BaseException:
+        except BaseException as exc:
             tmp.unlink(missing_ok=True)
+            if is_disk_full(exc) or is_disk_full(raw.error):
+                raise DiskFull("store", self.root) from exc
             raise
         _fsync_dir(target.parent)
 
@@ -150,6 +203,20 @@ class FolderBlobStore:
 
     def exists(self, blob_id: str) -> bool:
         return self._path(blob_id).is_file()
+
+    def inventory(self) -> Iterator[tuple[str, float]]:
+        for fan in sorted(os.scandir(self.root), key=lambda e: e.name):
+            if not fan.is_dir() or len(fan.name) != 2:
+                continue
+            for entry in os.scandir(fan.path):
+                if not entry.name.startswith(".") and BLOB_ID_PATTERN.fullmatch(entry.name):
+                    try:
+                        yield entry.name, entry.stat().st_mtime
+                    except FileNotFoundError:
+                        continue  # deleted meanwhile
+
+    def temporaries(self) -> list[Path]:
+        return list(self.root.glob("??/.*.tmp"))
 
 
 def open_blob_store(url: str) -> BlobStore:

@@ -31,6 +31,7 @@ from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session, object_session
 from tink.streaming_aead import StreamingAead
 
+from records.errors import DiskFull
 from records.intake.model import Item, Message
 from records.intake.origin import origin_key
 from records.intake.pipeline import FileDigest, FileExtraction
@@ -66,8 +67,27 @@ class Cleanup:
     after_commit_keys: list[str] = field(default_factory=list)
     after_commit_blobs: list[str] = field(default_factory=list)
 
-    def failed(self, content: ContentStore) -> None:
-        discard_uncommitted(content, self.on_failure_keys, self.on_failure_blobs)
+    def failed(self, content: ContentStore, catalog: Any = None) -> None:
+        """Remove what the failed transaction would have referred to.
+
+        With ``catalog`` (the transaction was under way) only what no row names goes: a
+        connection lost during COMMIT leaves the outcome unknown, and the commit may have
+        happened; deleting its content then would lose a file's only copy. When the
+        catalog cannot be asked either, everything is left to the sweep (``sweep.py``).
+        """
+        keys, blobs = self.on_failure_keys, self.on_failure_blobs
+        if catalog is not None:
+            try:
+                with catalog.reading() as session:
+                    named_keys, named_blobs = rows_naming(session, keys, blobs)
+            except Exception as exc:  # noqa: BLE001 - the database is still away: the sweep will do it
+                from records import logs
+
+                logs.get("ingest").warning("ingest.cleanup_deferred", keys=len(keys), blobs=len(blobs), error=type(exc).__name__)
+                return
+            keys = [k for k in keys if k not in named_keys]
+            blobs = [b for b in blobs if b not in named_blobs]
+        discard_uncommitted(content, keys, blobs)
 
     def committed(self, content: ContentStore) -> None:
         discard_uncommitted(content, self.after_commit_keys, self.after_commit_blobs)
@@ -119,6 +139,22 @@ class PreparedSource:
         return Cleanup(on_failure_keys=[self.key_id], on_failure_blobs=[self.blob.blob_id])
 
 
+def rows_naming(session: Session, keys: list[str], blobs: list[str]) -> tuple[set[str], set[str]]:
+    """Which of these key and blob ids a source or record row names (a committed batch)."""
+    named_keys: set[str] = set()
+    named_blobs: set[str] = set()
+    for start in range(0, len(keys), 500):
+        part = keys[start : start + 500]
+        named_keys.update(session.execute(select(Source.key_id).where(Source.key_id.in_(part))).scalars())
+        named_keys.update(session.execute(select(Record.key_id).where(Record.key_id.in_(part))).scalars())
+    for start in range(0, len(blobs), 500):
+        part = blobs[start : start + 500]
+        named_blobs.update(session.execute(select(Source.blob_id).where(Source.blob_id.in_(part))).scalars())
+        named_blobs.update(session.execute(select(Record.blob_id).where(Record.blob_id.in_(part))).scalars())
+        named_blobs.update(session.execute(select(Record.text_blob_id).where(Record.text_blob_id.in_(part))).scalars())
+    return named_keys, named_blobs
+
+
 def known_sources(session: Session, shas: list[str]) -> dict[str, tuple[str, list[str]]]:
     """sha256 → (source id, record ids) for sources already held."""
     if not shas:
@@ -151,8 +187,10 @@ def prepare_source(
     try:
         with path.open("rb") as handle:
             blob = content.put(source_key, handle, primitive=primitive)
-    except BaseException:
+    except BaseException as exc:
         discard_uncommitted(content, [source_key], [f"{source_key}.blob"])
+        if isinstance(exc, DiskFull):
+            raise exc.for_file(path) from exc
         raise
     return PreparedSource(new_id("S"), path, digest, file, source_key, blob, primitive=primitive)
 
@@ -215,13 +253,15 @@ def prepare_records(content: ContentStore, source: PreparedSource, items: Iterab
             record = PreparedRecord(new_id("R"), parent_id, key_id, item_blob, text_blob_id, item)
             prepared.append(record)
             queue[0:0] = [(child, record.record_id) for child in item.children]
-    except BaseException:
+    except BaseException as exc:
         # Every key of the pack goes (the pack with them), and whatever the record being
         # written when it failed had stored already.
         cleanup = source.cleanup_for(prepared)
         cleanup.on_failure_keys = list(dict.fromkeys(cleanup.on_failure_keys + key_ids + [k for k, _ in keys]))
         cleanup.on_failure_blobs = list(dict.fromkeys(cleanup.on_failure_blobs + [f"{k}.{kind}" for k in key_ids for kind in ("blob", "text")]))
         cleanup.failed(content)
+        if isinstance(exc, DiskFull) and exc.file is None:
+            raise exc.for_file(source.path) from exc
         raise
     return prepared
 
@@ -729,7 +769,7 @@ def receive_parts(installation: Any, paths: list[Path], lead_of: dict[str, str],
                 events.append(PendingEvent(actor, "source.part_of", "source", source.source_id, {"lead_source_id": lead_id}))
                 append_events(session, events, now)
         except BaseException:
-            source.source_cleanup().failed(content)
+            source.source_cleanup().failed(content, installation.catalog)
             raise
         reports.append(SourceReport(source.source_id, str(path), file_digest.sha256, "ingested", f"part of the export read with source {lead_id}", []))
     return reports

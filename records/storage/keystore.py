@@ -44,7 +44,7 @@ import tink
 from tink import aead, secret_key_access, streaming_aead
 
 from records.storage import durability
-from records.errors import ConfigurationError, RecordsError
+from records.errors import ConfigurationError, DiskFull, RecordsError, is_disk_full
 
 aead.register()
 streaming_aead.register()
@@ -110,18 +110,24 @@ def _write_new_file(target: Path, data: bytes) -> None:
     overwrite each other's key, and a crash never leaves a half-written key behind.
     """
     tmp = target.with_name(f".{target.stem}.{secrets.token_hex(8)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, _FILE_MODE)
     try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, _FILE_MODE)
         try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
-            durability.fsync_fd(fd)
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view):]
+                durability.fsync_fd(fd)
+            finally:
+                os.close(fd)
+            os.link(tmp, target)
         finally:
-            os.close(fd)
-        os.link(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
+            tmp.unlink(missing_ok=True)
+    except OSError as exc:
+        if is_disk_full(exc):
+            # The key store's own volume (design.md) filled: say which, not "errno 28".
+            raise DiskFull("key store", target.parent.parent) from exc
+        raise
     _fsync_dir(target.parent)
 
 
@@ -188,6 +194,28 @@ class KeyStore:
                     found.append(f"key file {file} is readable or writable by group or others (mode {mode:04o}); run `chmod 600 {file}`")
             dirs.sort()
         return found
+
+    def inventory(self) -> Iterable[tuple[str, float]]:
+        """(key id, modification time) of every key held, single or packed (the sweep's view)."""
+        if self.records_dir.is_dir():
+            for entry in os.scandir(self.records_dir):
+                if entry.name.endswith(".key") and not entry.name.startswith("."):
+                    yield entry.name[: -len(".key")], entry.stat().st_mtime
+        if self.packs_dir.is_dir():
+            for entry in os.scandir(self.packs_dir):
+                if entry.name.endswith(".pack") and not entry.name.startswith("."):
+                    modified = entry.stat().st_mtime
+                    try:
+                        data = Path(entry.path).read_bytes()
+                    except FileNotFoundError:
+                        continue  # its last key was destroyed meanwhile
+                    for key_id, _, _ in _pack_entries(data):
+                        if key_id:
+                            yield key_id, modified
+
+    def temporaries(self) -> list[Path]:
+        """Temporary files a killed write left (``_write_new_file``): never a key anyone holds."""
+        return [p for folder in (self.records_dir, self.packs_dir) if folder.is_dir() for p in folder.glob(".*.tmp")]
 
     def _master_aead(self) -> aead.Aead:
         if self._master is None:
