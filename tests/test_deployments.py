@@ -40,7 +40,7 @@ def test_the_nightly_and_weekly_flows_run(installation) -> None:
 
     setup_users()
     report = nightly_flow(home=str(installation.paths.home))
-    assert set(report) == {"as_of", "recomputed", "batches", "due_soon", "overdue", "notices"}
+    assert set(report) == {"as_of", "recomputed", "batches", "due_soon", "overdue", "notices", "swept"}
     verified = weekly_audit_flow(home=str(installation.paths.home))
     assert verified["ok"] is True
     actions = {e["action"] for e in run("audit", "log", "--json").json()}
