@@ -75,6 +75,9 @@ class DistrictSettings:
     grace_after_exit: str = "P0D"
     due_soon_days: int = 90
     keystore_backup_rotation_days: int = 35
+    task_runner: str = "threads"
+    dask_address: str = ""
+    dask_workers: int = 2
     review: ReviewThresholds = field(default_factory=ReviewThresholds)
 
     @property
@@ -95,6 +98,7 @@ def load_settings(paths: Paths) -> DistrictSettings:
     retention = data.get("retention", {})
     review = data.get("review", {})
     keystore = data.get("keystore", {})
+    scale = data.get("scale", {})
     try:
         settings = DistrictSettings(
             name=str(district.get("name", DistrictSettings.name)),
@@ -105,6 +109,9 @@ def load_settings(paths: Paths) -> DistrictSettings:
             grace_after_exit=str(retention.get("grace_after_exit", "P0D")),
             due_soon_days=int(retention.get("due_soon_days", 90)),
             keystore_backup_rotation_days=int(keystore.get("backup_rotation_days", 35)),
+            task_runner=str(scale.get("task_runner", "threads")),
+            dask_address=str(scale.get("dask_address", "")),
+            dask_workers=int(scale.get("dask_workers", 2)),
             review=ReviewThresholds(
                 student=float(review.get("student", ReviewThresholds.student)),
                 series=float(review.get("series", ReviewThresholds.series)),
@@ -153,6 +160,17 @@ series = 0.75
 # survives; certificates of destruction state this window. Keep it short and
 # back the key store up on its own rotation, apart from catalog and store.
 backup_rotation_days = 35
+
+[scale]
+# How the intake workers spread a batch's reading (README, "Scaling out").
+# "threads": two batches in flight per worker, OCR over the machine's cores.
+# "dask": batches go to Dask workers; dask_address names a running Dask
+# scheduler (tcp://host:8786) or, empty, a local cluster of dask_workers
+# processes is started. Worth it across machines, slower on one small machine.
+# The environment variable RECORDS_TASK_RUNNER overrides task_runner.
+task_runner = "threads"
+dask_address = ""
+dask_workers = 2
 """
 
 

@@ -81,7 +81,19 @@ def _commit_files(
             now = _now()
             events = []
             rows = store.PendingRows(session)  # the batch's new records go in together
+            # Another worker may have committed the same bytes since this batch looked:
+            # its source wins, ours becomes a duplicate and our copy is dropped.
+            late = store.lock_new_sources(session, [source.digest.sha256 for source, _ in prepared])
             for source, records in prepared:
+                if source.digest.sha256 in late:
+                    lost = source.source_cleanup()
+                    lost.extend(source.cleanup_for(records))
+                    post.after_commit_keys += lost.on_failure_keys
+                    post.after_commit_blobs += lost.on_failure_blobs
+                    report, event = store.commit_duplicate(source.path, source.digest, *late[source.digest.sha256], actor)
+                    duplicate_reports.append(report)
+                    events.append(event)
+                    continue
                 events += store.commit_source(session, source, actor=actor, owner_staff_id=owner_staff_id, status=source.file.status, now=now)
                 record_events, after = store.commit_records(
                     session, content, source, records, actor=actor, owner_staff_id=owner_staff_id, now=now, rows=rows
@@ -92,7 +104,9 @@ def _commit_files(
             rows.flush()
             held = store.known_sources(session, sorted({d.sha256 for _, d, _, _ in duplicates}))
             for path, file_digest, source_id, index in duplicates:
-                source_id = source_id or prepared[index][0].source_id  # the same bytes twice in one call
+                if source_id is None:  # the same bytes twice in one call
+                    first = prepared[index][0]  # type: ignore[index]
+                    source_id = late[first.digest.sha256][0] if first.digest.sha256 in late else first.source_id
                 records = held.get(file_digest.sha256, (source_id, []))[1]
                 report, event = store.commit_duplicate(path, file_digest, source_id, records, actor)
                 duplicate_reports.append(report)
@@ -102,7 +116,7 @@ def _commit_files(
         cleanup.failed(content)
         raise
     post.committed(content)
-    return [s for s, _ in prepared], duplicate_reports
+    return [s for s, _ in prepared if s.digest.sha256 not in late], duplicate_reports
 
 
 def _item_bytes(item: Any) -> int:
@@ -153,10 +167,18 @@ def ingest_stream(
         try:
             with installation.catalog.writing() as session:
                 now = _now()
-                store.append_events(session, store.commit_source(session, source, actor=actor, owner_staff_id=owner_staff_id, status="ingesting", now=now), now)
+                held = store.lock_new_sources(session, [file_digest.sha256])
+                if held:  # another worker holds these bytes already (maybe still streaming them)
+                    report, event = store.commit_duplicate(path, file_digest, *held[file_digest.sha256], actor)
+                    store.append_events(session, [event], now)
+                else:
+                    store.append_events(session, store.commit_source(session, source, actor=actor, owner_staff_id=owner_staff_id, status="ingesting", now=now), now)
         except BaseException:
             source.source_cleanup().failed(content)
             raise
+        if held:
+            source.source_cleanup().failed(content)  # our copy was never referenced
+            return report
     else:
         source_id, key_id, blob_id = resume
         blob = store.StoredBlob(blob_id=blob_id, sha256=file_digest.sha256, size=file_digest.size)

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, insert, select, text, update
 from sqlalchemy.orm import Session, object_session
 from tink.streaming_aead import StreamingAead
 
@@ -134,6 +134,31 @@ def known_sources(session: Session, shas: list[str]) -> dict[str, tuple[str, lis
         ):
             found[ids[source_id]][1].append(record_id)
     return found
+
+
+# Names the "new source with these bytes" advisory locks on PostgreSQL: the two-key form
+# keeps them apart from the audit chain's one-key lock (audit.py).
+_SOURCE_LOCK_SPACE = 0x5352  # "SR"
+
+
+def lock_new_sources(session: Session, shas: list[str]) -> dict[str, tuple[str, list[str]]]:
+    """In the transaction that adds sources with these sha256: which are held already.
+
+    Two workers that read the same bytes (two paths, two batches) both prepared a source;
+    exactly one must be committed. On PostgreSQL each sha256 is locked until the end of
+    the transaction (in sorted order, so two batches cannot deadlock), and the check runs
+    after the lock: a worker that waited sees the other's committed source and records a
+    duplicate instead. On SQLite the write transaction (``BEGIN IMMEDIATE``) already
+    excludes every other writer. The unique constraint on ``sources.sha256`` stays the
+    last line of defence.
+    """
+    shas = sorted(set(shas))
+    if not shas:
+        return {}
+    if session.get_bind().dialect.name == "postgresql":
+        for sha in shas:
+            session.execute(text("SELECT pg_advisory_xact_lock(:space, hashtext(:sha))"), {"space": _SOURCE_LOCK_SPACE, "sha": sha})
+    return known_sources(session, shas)
 
 
 # --- preparing content (no SQL) ------------------------------------------------------
