@@ -197,11 +197,12 @@ def work_one_claim(installation: Installation, beat: Heartbeat, worker: str, bat
 
 
 @task(name="intake-lane")
-def intake_lane(home: str | None, batch_size: int = BATCH_SIZE) -> int:
-    """Claim and ingest batches until none waits; returns how many jobs this lane claimed."""
+def intake_lane(home: str | None, batch_size: int = BATCH_SIZE, linger: float = 0.0) -> int:
+    """Claim and ingest batches until none waits (for ``linger`` seconds); how many jobs it claimed."""
     installation = open_installation(home)
     worker = worker_name()
     claimed = failures = 0
+    idle_since = time.monotonic()
     with Heartbeat(installation) as beat:
         while True:
             try:
@@ -213,9 +214,13 @@ def intake_lane(home: str | None, batch_size: int = BATCH_SIZE) -> int:
                 time.sleep(IDLE_POLL_SECONDS * failures)
                 continue
             failures = 0
-            if got == 0:
+            if got:
+                claimed += got
+                idle_since = time.monotonic()
+            elif time.monotonic() - idle_since >= linger:
                 return claimed
-            claimed += got
+            else:
+                time.sleep(IDLE_POLL_SECONDS)
 
 
 def submit(installation: Installation, files: list[queue.NewJob], *, origin: str, actor: str, owner_staff_id: str | None, skip_known: bool = False) -> list[str]:
@@ -223,16 +228,17 @@ def submit(installation: Installation, files: list[queue.NewJob], *, origin: str
         return queue.enqueue(session, files, origin=origin, actor=actor, owner_staff_id=owner_staff_id, skip_known=skip_known)
 
 
-def run_lanes(installation: Installation, home: str | None, batch_size: int, lanes: int) -> int:
+def run_lanes(installation: Installation, home: str | None, batch_size: int, lanes: int, linger: float = 0.0) -> int:
     """Run ``lanes`` lanes on the flow's task runner and wait for them."""
-    futures = [intake_lane.submit(home, batch_size) for _ in range(lanes)]
+    futures = [intake_lane.submit(home, batch_size, linger) for _ in range(lanes)]
     return sum(f.result() for f in futures)
 
 
-def drain_until_done(installation: Installation, home: str | None, job_ids: list[str], batch_size: int, lanes: int) -> list[dict[str, Any]]:
+def drain_until_done(installation: Installation, home: str | None, job_ids: list[str], batch_size: int, lanes: int, linger: float = 0.0) -> list[dict[str, Any]]:
     """Work the queue until each of ``job_ids`` is finished (by us or by another worker)."""
     while True:
-        run_lanes(installation, home, batch_size, lanes)
+        run_lanes(installation, home, batch_size, lanes, linger)
+        linger = 0.0
         with installation.catalog.reading() as session:
             states = queue.job_states(session, job_ids)
         if all(states.get(j, ("done",))[0] not in queue.OPEN_STATES for j in job_ids):
@@ -256,16 +262,16 @@ def summarize_jobs(lines: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 @flow(name="intake-lanes", validate_parameters=False)
-def lanes_flow(home: str | None, job_ids: list[str], batch_size: int, lanes: int) -> list[dict[str, Any]]:
+def lanes_flow(home: str | None, job_ids: list[str], batch_size: int, lanes: int, linger: float = 0.0) -> list[dict[str, Any]]:
     """The lanes of one flow run, on the task runner the installation chose (see ``drain``)."""
     installation = open_installation(home)
-    return drain_until_done(installation, home, job_ids, batch_size, lanes)
+    return drain_until_done(installation, home, job_ids, batch_size, lanes, linger)
 
 
-def drain(installation: Installation, job_ids: list[str], batch_size: int) -> list[dict[str, Any]]:
+def drain(installation: Installation, job_ids: list[str], batch_size: int, linger: float = 0.0) -> list[dict[str, Any]]:
     """Work the queue on the configured task runner; the lines of ``job_ids`` once finished."""
     runner, lanes = task_runner(installation)
-    return lanes_flow.with_options(task_runner=runner)(str(installation.paths.home), job_ids, batch_size, lanes)
+    return lanes_flow.with_options(task_runner=runner)(str(installation.paths.home), job_ids, batch_size, lanes, linger)
 
 
 @flow(name="ingest", validate_parameters=False)
@@ -286,9 +292,9 @@ def queued_ingest_flow(
 
 
 @flow(name="intake-worker", validate_parameters=False)
-def intake_worker_flow(home: str | None = None, batch_size: int = BATCH_SIZE) -> dict[str, Any]:
-    """Work the intake queue until nothing waits: start more runs to add hands."""
+def intake_worker_flow(home: str | None = None, batch_size: int = BATCH_SIZE, linger: float = 0.0) -> dict[str, Any]:
+    """Work the intake queue until nothing has waited for ``linger`` seconds: start more runs to add hands."""
     installation = open_installation(home)
-    drain(installation, [], batch_size)
+    drain(installation, [], batch_size, linger)
     with installation.catalog.reading() as session:
         return {"queue": queue.counts(session)}
