@@ -5,6 +5,7 @@ seen by two workers at once become one source."""
 from __future__ import annotations
 
 import datetime as dt
+import os
 import threading
 import time
 
@@ -176,3 +177,31 @@ def test_postgresql_makes_the_second_writer_wait_then_see_the_first_source(catal
     thread.join()
     other.join(10)
     assert seen["held"] == {sha: ("S-FIRST", [])}
+
+
+def test_the_dask_runner_is_used_only_when_configured(installation, monkeypatch):
+    """Off by default; records.toml's [scale] or RECORDS_TASK_RUNNER turn it on; a typo is
+    a clear configuration error, not a silent fallback."""
+    from prefect.task_runners import ThreadPoolTaskRunner
+    from prefect_dask import DaskTaskRunner
+
+    from records.errors import ConfigurationError
+    from records.flows import claimed
+    from records.storage.installation import open_installation
+
+    monkeypatch.delenv("RECORDS_TASK_RUNNER", raising=False)
+    monkeypatch.delenv("RECORDS_LANES", raising=False)
+    monkeypatch.setenv("RECORDS_EXTRACT_WORKERS", "4")
+    runner, lanes = claimed.task_runner(installation)
+    assert isinstance(runner, ThreadPoolTaskRunner) and lanes == 2
+    settings = installation.paths.settings_file
+    settings.write_text(settings.read_text().replace('task_runner = "threads"', 'task_runner = "dask"').replace("dask_workers = 2", "dask_workers = 3"))
+    runner, lanes = claimed.task_runner(open_installation(installation.paths.home))
+    assert isinstance(runner, DaskTaskRunner) and lanes == 3
+    assert runner.cluster_kwargs["n_workers"] == 3
+    assert os.environ["RECORDS_EXTRACT_WORKERS"] == "1"  # each Dask process reads one file at a time
+    monkeypatch.setenv("RECORDS_TASK_RUNNER", "threads")
+    assert isinstance(claimed.task_runner(installation)[0], ThreadPoolTaskRunner)
+    monkeypatch.setenv("RECORDS_TASK_RUNNER", "ray")
+    with pytest.raises(ConfigurationError, match="ray"):
+        claimed.task_runner(installation)
