@@ -159,7 +159,35 @@ def ingest_stream(
     owner_staff_id: str | None,
     resume: tuple[str, str, str] | None = None,
 ) -> store.SourceReport:
-    """Store a streaming source chunk by chunk (memory stays flat whatever its size)."""
+    """Store a streaming source chunk by chunk (memory stays flat whatever its size).
+
+    One worker at a time streams given bytes (``streaming_lock``); a worker that waited
+    for another looks again: a finished source makes this file a duplicate of it, an
+    unfinished one (its worker died) is resumed.
+    """
+    with store.streaming_lock(installation.catalog.engine, file_digest.sha256):
+        with installation.catalog.reading() as session:
+            held = store.known_sources(session, [file_digest.sha256])
+            unfinished = store.unfinished_sources(session, [file_digest.sha256])
+        if held and not unfinished:
+            report, event = store.commit_duplicate(path, file_digest, *held[file_digest.sha256], actor)
+            with installation.catalog.writing() as session:
+                store.append_events(session, [event], _now())
+            return report
+        resume = unfinished.get(file_digest.sha256)
+        return _stream(installation, path, file_digest, file, actor=actor, owner_staff_id=owner_staff_id, resume=resume)
+
+
+def _stream(
+    installation: Installation,
+    path: Path,
+    file_digest: FileDigest,
+    file: FileExtraction,
+    *,
+    actor: str,
+    owner_staff_id: str | None,
+    resume: tuple[str, str, str] | None,
+) -> store.SourceReport:
     content = installation.content
     assert file.extraction is not None
     if resume is None:

@@ -22,12 +22,13 @@ import datetime as dt
 import io
 import json
 import statistics
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, text, update
+from sqlalchemy import Engine, bindparam, insert, select, text, update
 from sqlalchemy.orm import Session, object_session
 from tink.streaming_aead import StreamingAead
 
@@ -159,6 +160,33 @@ def lock_new_sources(session: Session, shas: list[str]) -> dict[str, tuple[str, 
         for sha in shas:
             session.execute(text("SELECT pg_advisory_xact_lock(:space, hashtext(:sha))"), {"space": _SOURCE_LOCK_SPACE, "sha": sha})
     return known_sources(session, shas)
+
+
+_STREAM_LOCK_SPACE = 0x5354  # "ST": one worker streams a given content at a time
+
+
+@contextmanager
+def streaming_lock(engine: Engine, sha: str) -> Iterator[None]:
+    """Held while one worker streams a source chunk by chunk (many transactions).
+
+    A stream shows as ``ingesting`` until its last chunk, which is also what a crash
+    leaves behind for a rerun to resume; without this lock a second worker could take a
+    live stream for a crashed one and write its records twice. On PostgreSQL it is a
+    session-level advisory lock on a connection of its own, so it goes when the worker
+    dies; on SQLite (one machine, a single writer) there is nothing to hold.
+    """
+    if engine.dialect.name != "postgresql":
+        yield
+        return
+    with engine.connect() as connection:
+        key = {"space": _STREAM_LOCK_SPACE, "sha": sha}
+        connection.execute(text("SELECT pg_advisory_lock(:space, hashtext(:sha))"), key)
+        connection.commit()
+        try:
+            yield
+        finally:
+            connection.execute(text("SELECT pg_advisory_unlock(:space, hashtext(:sha))"), key)
+            connection.commit()
 
 
 # --- preparing content (no SQL) ------------------------------------------------------
