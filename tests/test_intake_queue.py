@@ -205,3 +205,38 @@ def test_the_dask_runner_is_used_only_when_configured(installation, monkeypatch)
     monkeypatch.setenv("RECORDS_TASK_RUNNER", "ray")
     with pytest.raises(ConfigurationError, match="ray"):
         claimed.task_runner(installation)
+
+
+def test_a_live_stream_is_not_taken_for_a_crashed_one(installation, tmp_path):
+    """On PostgreSQL a worker streaming an mbox holds its bytes: a second worker with a copy
+    waits instead of writing the same messages alongside, then finds them held."""
+    if installation.catalog.is_sqlite:
+        pytest.skip("SQLite installations have one writer on one machine")
+    import mailbox
+    from email.message import EmailMessage
+
+    from records.flows.ingest import process_batch
+    from records.intake.pipeline import digest
+    from records.storage import ingest as store
+
+    box = mailbox.mbox(tmp_path / "mail.mbox")
+    for n in range(3):
+        message = EmailMessage()
+        message["From"], message["To"], message["Subject"] = "a@example.net", "b@school.example.org", f"Note {n}"
+        message["Message-ID"] = f"<stream-{n}@example.net>"
+        message.set_content(f"Body {n}\n")
+        box.add(message)
+    box.close()
+    copy = tmp_path / "copy.mbox"
+    copy.write_bytes((tmp_path / "mail.mbox").read_bytes())
+    reports: dict[str, list] = {}
+    with store.streaming_lock(installation.catalog.engine, digest(copy).sha256):  # "another worker streams it"
+        second = threading.Thread(target=lambda: reports.update(copy=process_batch(installation, [copy], actor="system:test")))
+        second.start()
+        second.join(1.5)
+        assert second.is_alive()  # waiting, not streaming alongside
+    second.join(60)
+    (first,) = reports["copy"]
+    (again,) = process_batch(installation, [tmp_path / "mail.mbox"], actor="system:test")
+    assert first.status == "ingested" and len(first.records) == 3
+    assert again.status == "duplicate" and again.id == first.id
