@@ -253,7 +253,11 @@ def _line(job_id: str, state: tuple[str, dict[str, Any] | None, str | None] | No
 
 
 def summarize_jobs(lines: list[dict[str, Any]]) -> dict[str, Any]:
-    """``records ingest --json``'s shape, plus the files no worker could finish."""
+    """``records ingest --json``'s shape, plus the files no worker could finish.
+
+    The other zips of a multi-zip export are lines of their own, as ``records ingest`` gives them.
+    """
+    lines = [part for line in lines for part in ({k: v for k, v in line.items() if k != "parts"}, *line.get("parts", []))]
     result = summarize([line for line in lines if line["status"] not in ("missing", "failed")])
     failed = [line for line in lines if line["status"] in ("missing", "failed")]
     result["sources"] += failed

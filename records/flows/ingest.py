@@ -157,7 +157,6 @@ def ingest_stream(
     *,
     actor: str,
     owner_staff_id: str | None,
-    resume: tuple[str, str, str] | None = None,
 ) -> store.SourceReport:
     """Store a streaming source chunk by chunk (memory stays flat whatever its size).
 
@@ -287,11 +286,11 @@ def process_batch(
     remapped = []
     reports: list[store.SourceReport] = []
     streamed_ids: dict[str, str] = {}
-    for path, file_digest, file, resume in streaming:
+    for path, file_digest, file, _resume in streaming:
         if file.extraction is None:  # a resumed source that now fails to read
             ordinary.append((path, file_digest, file))
             continue
-        report = ingest_stream(installation, path, file_digest, file, actor=actor, owner_staff_id=owner_staff_id, resume=resume)
+        report = ingest_stream(installation, path, file_digest, file, actor=actor, owner_staff_id=owner_staff_id)
         streamed_ids[file_digest.sha256] = report.id
         reports.append(report)
     for path, file_digest, source_id, index in duplicates:
