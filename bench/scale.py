@@ -41,6 +41,7 @@ os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 from bench.measure import temporary_postgres  # noqa: E402
 from tests.fixtures.mixed import write_pile  # noqa: E402
 
+BATCH = 5  # files per claim: small, so that neither worker is left with a long last batch
 CONFIGS = {  # name: (process workers, environment of each worker)
     "1 worker": (1, {"RECORDS_TASK_RUNNER": "threads", "RECORDS_LANES": "1"}),
     "2 workers": (2, {"RECORDS_TASK_RUNNER": "threads", "RECORDS_LANES": "1"}),
@@ -83,7 +84,7 @@ def run_config(name: str, files: list[Path], server_url: str, port: int, scratch
         try:
             os.environ["PREFECT_API_URL"] = env["PREFECT_API_URL"]
             for _ in range(workers):
-                subprocess.run([BIN / "prefect", "deployment", "run", "intake-worker/intake-worker", "--param", "linger=900", "--param", "batch_size=10"],
+                subprocess.run([BIN / "prefect", "deployment", "run", "intake-worker/intake-worker", "--param", "linger=900", "--param", f"batch_size={BATCH}"],
                                env=env, check=True, capture_output=True)
             deadline = time.monotonic() + 600
             while _lanes_running(env["PREFECT_API_URL"]) < lanes:
