@@ -130,7 +130,7 @@ def main() -> None:
     args = parser.parse_args()
     if not args.postgres:
         raise SystemExit("bench/scale.py needs PostgreSQL: --postgres postgresql+psycopg://user@host/db or RECORDS_TEST_POSTGRES_URL")
-    with tempfile.TemporaryDirectory(prefix="scale-workers-bench-") as folder:
+    with tempfile.TemporaryDirectory(prefix="scale-bench-", ignore_cleanup_errors=True) as folder:
         scratch = Path(folder)
         pile = write_pile(scratch / "pile", args.files, scans=int(args.files * args.scan_share), copies=max(1, args.files // 100))
         print(f"{len(pile.files)} files ({int(args.files * args.scan_share)} scans, {len(pile.copies)} copies), {os.cpu_count()} cores, "

@@ -80,17 +80,25 @@ start() {
   echo "export PREFECT_API_URL=$PREFECT_API_URL"
 }
 
-# Each process was started in a session of its own (setsid): its group holds the flow runs
-# and extraction processes it started, and goes with it.
+# Each process was started in a session of its own (setsid) and goes with its group. A
+# process worker starts each flow run in a session of its own too: those groups (the flow
+# run, its lanes, its extraction processes) are stopped with their worker.
 stop_group() {
-  local files=("$@") pids=() deadline
+  local files=("$@") pids=() deadline child
   for file in "${files[@]}"; do
-    if alive "$file"; then pids+=("$(cat "$file")"); kill -INT -- "-$(cat "$file")" 2>/dev/null || true; fi
+    if alive "$file"; then
+      pids+=("$(cat "$file")")
+      for child in $(ps -o pid= --ppid "$(cat "$file")"); do
+        pids+=("$child"); kill -INT -- "-$child" 2>/dev/null || true
+      done
+      kill -INT -- "-$(cat "$file")" 2>/dev/null || true
+    fi
   done
   deadline=$((SECONDS + 20))
   for pid in "${pids[@]}"; do
     while kill -0 "$pid" 2>/dev/null && [ $SECONDS -lt $deadline ]; do sleep 0.5; done
     kill -KILL -- "-$pid" 2>/dev/null || true
+    for _ in $(seq 1 50); do kill -0 -- "-$pid" 2>/dev/null || break; sleep 0.1; done  # the group is gone
   done
   rm -f "${files[@]}"
 }
