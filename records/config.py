@@ -77,6 +77,9 @@ class DistrictSettings:
     keystore_backup_rotation_days: int = 35
     catalog_backup_rotation_days: int = 90
     store_backup_rotation_days: int = 90
+    task_runner: str = "threads"
+    dask_address: str = ""
+    dask_workers: int = 2
     review: ReviewThresholds = field(default_factory=ReviewThresholds)
 
     @property
@@ -98,6 +101,7 @@ def load_settings(paths: Paths) -> DistrictSettings:
     review = data.get("review", {})
     keystore = data.get("keystore", {})
     backup = data.get("backup", {})
+    scale = data.get("scale", {})
     try:
         settings = DistrictSettings(
             name=str(district.get("name", DistrictSettings.name)),
@@ -110,6 +114,9 @@ def load_settings(paths: Paths) -> DistrictSettings:
             keystore_backup_rotation_days=int(keystore.get("backup_rotation_days", 35)),
             catalog_backup_rotation_days=int(backup.get("catalog_rotation_days", 90)),
             store_backup_rotation_days=int(backup.get("store_rotation_days", 90)),
+            task_runner=str(scale.get("task_runner", "threads")),
+            dask_address=str(scale.get("dask_address", "")),
+            dask_workers=int(scale.get("dask_workers", 2)),
             review=ReviewThresholds(
                 student=float(review.get("student", ReviewThresholds.student)),
                 series=float(review.get("series", ReviewThresholds.series)),
@@ -165,6 +172,17 @@ backup_rotation_days = 35
 # record's content in them can never be read again.
 catalog_rotation_days = 90
 store_rotation_days = 90
+
+[scale]
+# How the intake workers spread a batch's reading (README, "Scaling out").
+# "threads": two batches in flight per worker, OCR over the machine's cores.
+# "dask": batches go to Dask workers; dask_address names a running Dask
+# scheduler (tcp://host:8786) or, empty, a local cluster of dask_workers
+# processes is started. Worth it across machines, slower on one small machine.
+# The environment variable RECORDS_TASK_RUNNER overrides task_runner.
+task_runner = "threads"
+dask_address = ""
+dask_workers = 2
 """
 
 

@@ -1,65 +1,40 @@
 """The inbox watcher: files dropped in ``RECORDS_HOME/inbox`` are ingested, then moved.
 
-A file that was read (ingested, partial or duplicate) moves to ``processed/YYYY-MM-DD/``;
-a quarantined one to ``quarantine/YYYY-MM-DD/``, where the clerk finds it next to
-``records quarantine list``. Nothing is ever deleted; a name already taken gets a suffix.
+Each run submits what waits in the inbox to the intake queue (a file that has a job
+already gets no second one) and works the queue with any other worker of the pool
+(``claimed.py``). A file that was read (ingested, partial or duplicate) moves to
+``processed/YYYY-MM-DD/``; a quarantined one to ``quarantine/YYYY-MM-DD/``, where the
+clerk finds it next to ``records quarantine list``. Nothing is ever deleted; a name
+already taken gets a suffix.
 """
 
 from __future__ import annotations
 
 import records.flows  # noqa: F401 - quiets telemetry before Prefect is imported
 
-import datetime as dt
-import shutil
-from pathlib import Path
 from typing import Any
 
-from prefect import flow, task
+from prefect import flow
 
-from records.flows.ingest import ingest_flow
+from records.flows.claimed import BATCH_SIZE, drain, submit, summarize_jobs
+from records.flows.ingest import split_parts
 from records.intake.collect import collect_files
 from records.storage.installation import open_installation
+from records.storage.intake_queue import NewJob
 
 INBOX_ACTOR = "system:inbox"
 
 
-def _free_name(folder: Path, name: str) -> Path:
-    target = folder / name
-    n = 1
-    while target.exists():
-        stem, dot, suffix = name.partition(".")
-        target = folder / f"{stem}-{n}{dot}{suffix}"
-        n += 1
-    return target
-
-
-@task(name="inbox-move")
-def move_processed(home: str, sources: list[dict[str, Any]]) -> dict[str, int]:
-    """Move each file out of the inbox according to its outcome."""
-    installation = open_installation(home)
-    today = dt.date.today().isoformat()
-    moved = {"processed": 0, "quarantine": 0}
-    for source in sources:
-        path = Path(source["path"])
-        if not path.exists():
-            continue
-        bucket = "quarantine" if source["status"] == "quarantined" else "processed"
-        folder = installation.paths.home / bucket / today
-        folder.mkdir(parents=True, exist_ok=True)
-        shutil.move(str(path), _free_name(folder, path.name))
-        moved[bucket] += 1
-    return moved
-
-
 @flow(name="inbox", validate_parameters=False)
-def inbox_flow(home: str | None = None) -> dict[str, Any]:
+def inbox_flow(home: str | None = None, batch_size: int = BATCH_SIZE) -> dict[str, Any]:
     """Ingest what waits in the inbox; safe to run often (concurrency limit 1)."""
     installation = open_installation(home)
     inbox = installation.paths.inbox
     inbox.mkdir(parents=True, exist_ok=True)
-    files = collect_files([inbox])
-    if not files:
-        return {"sources": [], "counts": {s: 0 for s in ("ingested", "partial", "duplicate", "quarantined")}, "moved": {"processed": 0, "quarantine": 0}}
-    result = ingest_flow([str(f) for f in files], home=str(installation.paths.home), actor=INBOX_ACTOR)
-    result["moved"] = move_processed(str(installation.paths.home), result["sources"])
+    lead, _parts, companions = split_parts(collect_files([inbox]))
+    jobs = [NewJob(str(p), tuple(str(c) for c in companions.get(str(p), ()))) for p in lead]
+    ids = submit(installation, jobs, origin="inbox", actor=INBOX_ACTOR, owner_staff_id=None, skip_known=True)
+    result = summarize_jobs(drain(installation, ids, batch_size))
+    counts = result["counts"]
+    result["moved"] = {"processed": counts["ingested"] + counts["partial"] + counts["duplicate"], "quarantine": counts["quarantined"]}
     return result

@@ -83,7 +83,19 @@ def _commit_files(
             now = _now()
             events = []
             rows = store.PendingRows(session)  # the batch's new records go in together
+            # Another worker may have committed the same bytes since this batch looked:
+            # its source wins, ours becomes a duplicate and our copy is dropped.
+            late = store.lock_new_sources(session, [source.digest.sha256 for source, _ in prepared])
             for source, records in prepared:
+                if source.digest.sha256 in late:
+                    lost = source.source_cleanup()
+                    lost.extend(source.cleanup_for(records))
+                    post.after_commit_keys += lost.on_failure_keys
+                    post.after_commit_blobs += lost.on_failure_blobs
+                    report, event = store.commit_duplicate(source.path, source.digest, *late[source.digest.sha256], actor)
+                    duplicate_reports.append(report)
+                    events.append(event)
+                    continue
                 events += store.commit_source(session, source, actor=actor, owner_staff_id=owner_staff_id, status=source.file.status, now=now)
                 record_events, after = store.commit_records(
                     session, content, source, records, actor=actor, owner_staff_id=owner_staff_id, now=now, rows=rows
@@ -94,7 +106,9 @@ def _commit_files(
             rows.flush()
             held = store.known_sources(session, sorted({d.sha256 for _, d, _, _ in duplicates}))
             for path, file_digest, source_id, index in duplicates:
-                source_id = source_id or prepared[index][0].source_id  # the same bytes twice in one call
+                if source_id is None:  # the same bytes twice in one call
+                    first = prepared[index][0]  # type: ignore[index]
+                    source_id = late[first.digest.sha256][0] if first.digest.sha256 in late else first.source_id
                 records = held.get(file_digest.sha256, (source_id, []))[1]
                 report, event = store.commit_duplicate(path, file_digest, source_id, records, actor)
                 duplicate_reports.append(report)
@@ -104,7 +118,7 @@ def _commit_files(
         cleanup.failed(content, installation.catalog)
         raise
     post.committed(content)
-    return [s for s, _ in prepared], duplicate_reports
+    return [s for s, _ in prepared if s.digest.sha256 not in late], duplicate_reports
 
 
 def _item_bytes(item: Any) -> int:
@@ -145,9 +159,36 @@ def ingest_stream(
     *,
     actor: str,
     owner_staff_id: str | None,
-    resume: tuple[str, str, str] | None = None,
 ) -> store.SourceReport:
-    """Store a streaming source chunk by chunk (memory stays flat whatever its size)."""
+    """Store a streaming source chunk by chunk (memory stays flat whatever its size).
+
+    One worker at a time streams given bytes (``streaming_lock``); a worker that waited
+    for another looks again: a finished source makes this file a duplicate of it, an
+    unfinished one (its worker died) is resumed.
+    """
+    with store.streaming_lock(installation.catalog.engine, file_digest.sha256):
+        with installation.catalog.reading() as session:
+            held = store.known_sources(session, [file_digest.sha256])
+            unfinished = store.unfinished_sources(session, [file_digest.sha256])
+        if held and not unfinished:
+            report, event = store.commit_duplicate(path, file_digest, *held[file_digest.sha256], actor)
+            with installation.catalog.writing() as session:
+                store.append_events(session, [event], _now())
+            return report
+        resume = unfinished.get(file_digest.sha256)
+        return _stream(installation, path, file_digest, file, actor=actor, owner_staff_id=owner_staff_id, resume=resume)
+
+
+def _stream(
+    installation: Installation,
+    path: Path,
+    file_digest: FileDigest,
+    file: FileExtraction,
+    *,
+    actor: str,
+    owner_staff_id: str | None,
+    resume: tuple[str, str, str] | None,
+) -> store.SourceReport:
     content = installation.content
     assert file.extraction is not None
     if resume is None:
@@ -155,10 +196,18 @@ def ingest_stream(
         try:
             with installation.catalog.writing() as session:
                 now = _now()
-                store.append_events(session, store.commit_source(session, source, actor=actor, owner_staff_id=owner_staff_id, status="ingesting", now=now), now)
+                held = store.lock_new_sources(session, [file_digest.sha256])
+                if held:  # another worker holds these bytes already (maybe still streaming them)
+                    report, event = store.commit_duplicate(path, file_digest, *held[file_digest.sha256], actor)
+                    store.append_events(session, [event], now)
+                else:
+                    store.append_events(session, store.commit_source(session, source, actor=actor, owner_staff_id=owner_staff_id, status="ingesting", now=now), now)
         except BaseException:
             source.source_cleanup().failed(content, installation.catalog)
             raise
+        if held:
+            source.source_cleanup().failed(content)  # our copy was never referenced
+            return report
     else:
         source_id, key_id, blob_id = resume
         blob = store.StoredBlob(blob_id=blob_id, sha256=file_digest.sha256, size=file_digest.size)
@@ -270,11 +319,11 @@ def _process_batch(
     remapped = []
     reports: list[store.SourceReport] = []
     streamed_ids: dict[str, str] = {}
-    for path, file_digest, file, resume in streaming:
+    for path, file_digest, file, _resume in streaming:
         if file.extraction is None:  # a resumed source that now fails to read
             ordinary.append((path, file_digest, file))
             continue
-        report = ingest_stream(installation, path, file_digest, file, actor=actor, owner_staff_id=owner_staff_id, resume=resume)
+        report = ingest_stream(installation, path, file_digest, file, actor=actor, owner_staff_id=owner_staff_id)
         streamed_ids[file_digest.sha256] = report.id
         reports.append(report)
     for path, file_digest, source_id, index in duplicates:

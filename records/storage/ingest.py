@@ -22,12 +22,13 @@ import datetime as dt
 import io
 import json
 import statistics
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import Engine, bindparam, insert, select, text, update
 from sqlalchemy.orm import Session, object_session
 from tink.streaming_aead import StreamingAead
 
@@ -170,6 +171,58 @@ def known_sources(session: Session, shas: list[str]) -> dict[str, tuple[str, lis
         ):
             found[ids[source_id]][1].append(record_id)
     return found
+
+
+# Names the "new source with these bytes" advisory locks on PostgreSQL: the two-key form
+# keeps them apart from the audit chain's one-key lock (audit.py).
+_SOURCE_LOCK_SPACE = 0x5352  # "SR"
+
+
+def lock_new_sources(session: Session, shas: list[str]) -> dict[str, tuple[str, list[str]]]:
+    """In the transaction that adds sources with these sha256: which are held already.
+
+    Two workers that read the same bytes (two paths, two batches) both prepared a source;
+    exactly one must be committed. On PostgreSQL each sha256 is locked until the end of
+    the transaction (in sorted order, so two batches cannot deadlock), and the check runs
+    after the lock: a worker that waited sees the other's committed source and records a
+    duplicate instead. On SQLite the write transaction (``BEGIN IMMEDIATE``) already
+    excludes every other writer. The unique constraint on ``sources.sha256`` stays the
+    last line of defence.
+    """
+    shas = sorted(set(shas))
+    if not shas:
+        return {}
+    if session.get_bind().dialect.name == "postgresql":
+        for sha in shas:
+            session.execute(text("SELECT pg_advisory_xact_lock(:space, hashtext(:sha))"), {"space": _SOURCE_LOCK_SPACE, "sha": sha})
+    return known_sources(session, shas)
+
+
+_STREAM_LOCK_SPACE = 0x5354  # "ST": one worker streams a given content at a time
+
+
+@contextmanager
+def streaming_lock(engine: Engine, sha: str) -> Iterator[None]:
+    """Held while one worker streams a source chunk by chunk (many transactions).
+
+    A stream shows as ``ingesting`` until its last chunk, which is also what a crash
+    leaves behind for a rerun to resume; without this lock a second worker could take a
+    live stream for a crashed one and write its records twice. On PostgreSQL it is a
+    session-level advisory lock on a connection of its own, so it goes when the worker
+    dies; on SQLite (one machine, a single writer) there is nothing to hold.
+    """
+    if engine.dialect.name != "postgresql":
+        yield
+        return
+    with engine.connect() as connection:
+        key = {"space": _STREAM_LOCK_SPACE, "sha": sha}
+        connection.execute(text("SELECT pg_advisory_lock(:space, hashtext(:sha))"), key)
+        connection.commit()
+        try:
+            yield
+        finally:
+            connection.execute(text("SELECT pg_advisory_unlock(:space, hashtext(:sha))"), key)
+            connection.commit()
 
 
 # --- preparing content (no SQL) ------------------------------------------------------

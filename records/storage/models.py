@@ -418,6 +418,39 @@ class KeyValue(Base):
     value: Mapped[str] = mapped_column(Text)
 
 
+class IntakeJob(Base):
+    """A file waiting to be ingested, or being ingested by one worker (the intake queue).
+
+    Workers claim jobs in batches (``SKIP LOCKED`` on PostgreSQL) and hold them under a
+    lease that their heartbeat extends; a job whose lease expired is taken over by another
+    worker. ``claim_token`` names one claim, so a worker that lost its lease cannot
+    complete a job another worker holds now. ``result`` is the job's line of
+    ``records ingest --json`` once it is done. A multi-zip export is one job: the lead zip
+    in ``path``, its other zips in ``companions``.
+    """
+
+    __tablename__ = "intake_jobs"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    path: Mapped[str] = mapped_column(Text)
+    companions: Mapped[list[str]] = mapped_column(JSON, default=list)
+    origin: Mapped[str] = mapped_column(String(16))  # inbox | ingest
+    submitted_by: Mapped[str] = mapped_column(String(128))
+    submitted_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    owner_staff_id: Mapped[str | None] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(16))  # waiting | claimed | done | failed
+    worker: Mapped[str | None] = mapped_column(String(128))
+    claim_token: Mapped[str | None] = mapped_column(String(32))
+    claimed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    lease_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+    __table_args__ = (Index("ix_intake_jobs_state", "state", "lease_until"), Index("ix_intake_jobs_path", "path"))
+
+
 __all__ = [
     "AuditEventRow",
     "DisposalBatch",
@@ -425,6 +458,7 @@ __all__ = [
     "ExitNotice",
     "Base",
     "Hold",
+    "IntakeJob",
     "KeyValue",
     "Record",
     "RecordPage",
