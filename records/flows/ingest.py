@@ -39,6 +39,12 @@ STREAM_CHUNK = 200  # items of a stream committed together at most
 # ... and at most about this many bytes of them (content and text): a chunk of 200 large
 # messages or media-heavy thread parts must not hold hundreds of megabytes.
 STREAM_CHUNK_BYTES = 32 * 1024 * 1024
+# What one message of a conversation holds in memory besides its words (the Message
+# object, its time, its sender's strings): measured at about 750 bytes on a Facebook
+# export. Left out, a chunk of 200 thread parts held three times the bound above, and a
+# larger export's chunks (always full) peaked far above a small one's (issue 4's memory
+# target measured growth that was only this).
+MESSAGE_BYTES = 768
 STATUSES = ("ingested", "partial", "duplicate", "quarantined")
 
 
@@ -106,9 +112,9 @@ def _commit_files(
 
 
 def _item_bytes(item: Any) -> int:
-    """About how much memory an item holds: its own bytes and text, and its children's."""
+    """About how much memory an item holds: its own bytes, text and messages, and its children's."""
     size = len(item.content) if isinstance(item.content, bytes) else 0
-    size += len(item.text)
+    size += len(item.text) + MESSAGE_BYTES * len(item.messages)
     return size + sum(_item_bytes(child) for child in item.children)
 
 
@@ -181,6 +187,9 @@ def ingest_stream(
                 raise
             after.committed(content)
             done += len(chunk)
+            # Let this chunk go before the next is read: held through ``_take`` they
+            # doubled the peak (two chunks of items alive at once).
+            chunk = records = events = after = None  # type: ignore[assignment]
         if stopped or ended:
             break
     if done == 0 and not source.record_ids:
