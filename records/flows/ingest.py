@@ -42,8 +42,7 @@ STREAM_CHUNK_BYTES = 32 * 1024 * 1024
 # What one message of a conversation holds in memory besides its words (the Message
 # object, its time, its sender's strings): measured at about 750 bytes on a Facebook
 # export. Left out, a chunk of 200 thread parts held three times the bound above, and a
-# larger export's chunks (always full) peaked far above a small one's (issue 4's memory
-# target measured growth that was only this).
+# large export's chunks (always full) peaked well above a small export's single chunk.
 MESSAGE_BYTES = 768
 STATUSES = ("ingested", "partial", "duplicate", "quarantined")
 
