@@ -571,3 +571,31 @@ def test_media_shared_by_many_threads_does_not_multiply(installation, tmp_path):
     stored = sum(p.stat().st_size for p in (installation.paths.home / "store").rglob("*") if p.is_file())
     assert stored < 10 * zipped, f"store {stored / MB:.0f} MB from a {zipped / MB:.1f} MB zip"
     assert outcome.peak < 10 * zipped, f"peak {outcome.peak / MB:.0f} MB from a {zipped / MB:.1f} MB zip"
+
+
+def test_an_unreadable_attachment_does_not_keep_its_message_in_memory(tmp_path: Path) -> None:
+    """The remembered outcome of a broken photo must not hold the thread part it came from.
+
+    A quarantine kept with its traceback held every frame that read the attachment, and
+    so the whole parent item: a Facebook export with a broken photo per thread part grew
+    in memory with the number of parts (issue 4's memory target).
+    """
+    import gc
+    import weakref
+
+    from records.intake.model import Item, ReadOptions
+    from records.intake.pipeline import AttachmentCache, expand_attachments
+
+    cache = AttachmentCache()
+    options = ReadOptions(scratch=tmp_path)
+    parents = []
+    for n, junk in enumerate((b"\xff\xd8\xff\xe0\x00\x10JFIF" + bytes(range(256)) * 8, b"MZ\x90\x00" + bytes(4000))):
+        child = Item(format="attachment", locator=f"part/{n}.jpg", text="", content=junk + bytes([n]))
+        parent = Item(format="facebook-thread", locator=f"inbox/t{n}#2023-2024", text="x" * 100_000, children=[child])
+        expand_attachments(parent, options, "America/New_York", cache)
+        assert child.evidence and child.evidence[-1].detail.startswith("not read")  # the outcome is remembered ...
+        parents.append(weakref.ref(parent))
+        del parent, child
+    gc.collect()
+    assert len(cache._by_hash) == 2
+    assert all(ref() is None for ref in parents)  # ... but not the message it came from

@@ -97,14 +97,26 @@ def plan(path: Path, options: ReadOptions) -> Plan | FileExtraction:
             )
         return Plan(found, reader)
     except Quarantine as stop:
-        return FileExtraction(found, None, stop)
+        return FileExtraction(found, None, _settled(stop))
     except Exception as exc:  # noqa: BLE001 - detection must never sink the batch
         return FileExtraction(found, None, Quarantine("damaged", f"could not be examined ({type(exc).__name__}): ask for a new copy"))
 
 
+def _settled(stop: Quarantine) -> Quarantine:
+    """The outcome without the raised exception's traceback.
+
+    A caught exception keeps its traceback, and through it every frame of the stack
+    that read the file, with their locals: for an attachment, the whole message or
+    thread part it came from. Kept in the attachment cache, the quarantine of one
+    unreadable photo per thread part held those parts, and a Facebook export's memory
+    grew with its size.
+    """
+    return type(stop)(stop.kind, stop.reason)
+
+
 def _failure(found: Sniff | None, exc: BaseException) -> FileExtraction:
     if isinstance(exc, Quarantine):
-        return FileExtraction(found, None, exc)
+        return FileExtraction(found, None, _settled(exc))
     if isinstance(exc, MemoryError):
         return FileExtraction(found, None, Quarantine("too_large", "file needs more memory than allowed to read: split it or rescan at a lower resolution"))
     return FileExtraction(

@@ -23,6 +23,8 @@ _WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)?")
 
 def fold(text: str) -> str:
     """Lower-case, accents removed (``Zoë Nuñez`` → ``zoe nunez``)."""
+    if text.isascii():  # nothing to decompose: the same result, without Unicode tables
+        return text.lower()
     decomposed = unicodedata.normalize("NFKD", text)
     stripped = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
     return stripped.casefold().replace("’", "'")

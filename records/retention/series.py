@@ -111,20 +111,50 @@ def term_scores(words: Sequence[str], lex: Lexicon | None = None) -> dict[str, T
 
 
 def longest_matches(words: Sequence[str], phrases: dict[tuple[str, ...], float]) -> Counter[tuple[str, ...]]:
-    """Occurrences of the phrases, longest first: "school committee" is not also "committee"."""
+    """Occurrences of the phrases, longest first: "school committee" is not also "committee".
+
+    Only the phrase lengths that start with the word at hand are tried (``_starts``):
+    most words start no phrase, and slicing five candidates at every word of every text
+    for each of the lexicon's groups was the costliest step of classifying a record.
+    """
     counts: Counter[tuple[str, ...]] = Counter()
+    starts = _starts(phrases)
     i = 0
     size = len(words)
     while i < size:
-        for n in range(min(MAX_PHRASE_WORDS, size - i), 0, -1):
-            candidate = tuple(words[i : i + n])
-            if candidate in phrases:
-                counts[candidate] += 1
-                i += n
-                break
+        for n in starts.get(words[i], ()):
+            if n <= size - i:
+                candidate = tuple(words[i : i + n])
+                if candidate in phrases:
+                    counts[candidate] += 1
+                    i += n
+                    break
         else:
             i += 1
     return counts
+
+
+_STARTS: dict[int, tuple[dict[tuple[str, ...], float], int, dict[str, tuple[int, ...]]]] = {}
+
+
+def _starts(phrases: dict[tuple[str, ...], float]) -> dict[str, tuple[int, ...]]:
+    """First word → the lengths of the phrases it starts, longest first (per phrase table).
+
+    Kept per table (the lexicon's tables live as long as the process); a table that
+    changed size since is indexed again.
+    """
+    held = _STARTS.get(id(phrases))
+    if held is not None and held[0] is phrases and held[1] == len(phrases):
+        return held[2]
+    lengths: dict[str, set[int]] = {}
+    for phrase in phrases:
+        if 0 < len(phrase) <= MAX_PHRASE_WORDS:
+            lengths.setdefault(phrase[0], set()).add(len(phrase))
+    starts = {word: tuple(sorted(found, reverse=True)) for word, found in lengths.items()}
+    if len(_STARTS) > 64:
+        _STARTS.clear()
+    _STARTS[id(phrases)] = (phrases, len(phrases), starts)
+    return starts
 
 
 class LearnedModel:

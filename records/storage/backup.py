@@ -15,8 +15,9 @@ the backup and what was pruned.
 
 - catalog: SQLite through its online backup API (consistent while others write);
   PostgreSQL with ``pg_dump --format=custom`` (restored with ``pg_restore``).
-- store: a copy of the folder. Blobs are written once and never changed, so a blob
-  already in the previous store backup is hard-linked, not copied again.
+- store: a copy of the folder. A file already in the previous store backup with the same
+  size and time is hard-linked, not copied again (single blobs never change; a blob
+  pack changes only when a member is destroyed and zeroed in place, which moves its time).
 - key store: a full copy (key packs change in place when a key is destroyed: never linked).
 
 Restore never brings back what was destroyed after the backup without saying so: the
@@ -145,7 +146,7 @@ def _pg_tool(tool: str, arguments: list[str]) -> None:
 
 def _copy_tree(source: Path, target: Path, *, link_from: Path | None) -> tuple[int, int, int]:
     """Copy ``source`` into the new folder ``target`` (0700 folders, 0600 files), skipping
-    temporary files; with ``link_from``, hard-link files of the same name and size there.
+    temporary files; with ``link_from``, hard-link files of the same name, size and time there.
     Returns (files, bytes, linked)."""
     files = size = linked = 0
     _private_dir(target)
@@ -159,12 +160,15 @@ def _copy_tree(source: Path, target: Path, *, link_from: Path | None) -> tuple[i
             original = Path(folder) / name
             copy = target / relative / name
             try:
-                length = original.stat().st_size
+                status = original.stat()
             except FileNotFoundError:
                 continue  # destroyed while we walked: rightly absent from the backup
+            length = status.st_size
             previous = link_from / relative / name if link_from else None
             try:
-                if previous is not None and previous.is_file() and previous.stat().st_size == length:
+                # Same name, size and time: the same bytes. The time matters for a blob pack,
+                # whose destroyed members are zeroed in place (same size, a new time).
+                if previous is not None and previous.is_file() and _same_file(previous.stat(), status):
                     os.link(previous, copy)
                     linked += 1
                 else:
@@ -175,6 +179,10 @@ def _copy_tree(source: Path, target: Path, *, link_from: Path | None) -> tuple[i
             files += 1
             size += length
     return files, size, linked
+
+
+def _same_file(previous: os.stat_result, current: os.stat_result) -> bool:
+    return previous.st_size == current.st_size and previous.st_mtime_ns == current.st_mtime_ns
 
 
 def _remove_backup(path: Path, component: str) -> None:

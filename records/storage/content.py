@@ -23,7 +23,7 @@ from tink import streaming_aead
 
 from records.config import Paths
 from records.errors import RecordsError
-from records.storage.blobstore import BlobStore, check_blob_id, open_blob_store
+from records.storage.blobstore import BlobPackWriter, BlobStore, check_blob_id, open_blob_store
 from records.storage.keystore import KeyStore
 
 CHUNK = 1024 * 1024
@@ -111,20 +111,27 @@ class ContentStore:
         return made
 
     def put(
-        self, key_id: str, source: BinaryIO, *, blob_id: str | None = None, primitive: streaming_aead.StreamingAead | None = None
+        self,
+        key_id: str,
+        source: BinaryIO,
+        *,
+        blob_id: str | None = None,
+        primitive: streaming_aead.StreamingAead | None = None,
+        pack: BlobPackWriter | None = None,
     ) -> StoredBlob:
         """Encrypt ``source`` under an existing key into ``blob_id`` (default ``<key_id>.blob``).
 
         ``primitive`` is the key's AEAD when the caller holds it already (``ensure_key``
         returned it): a record's content and text are written right after its key is
         made, and reading the key back from the key store and unwrapping it twice more
-        cost more than encrypting a short message.
+        cost more than encrypting a short message. ``pack``: write the blob as a member
+        of that blob pack (``blobstore``) instead of as a file of its own.
         """
         blob_id = check_blob_id(blob_id or f"{key_id}.blob")
         primitive = primitive or self.keystore.primitive(key_id)
         digest = hashlib.sha256()
         size = 0
-        with self.blobs.writer(blob_id) as destination:
+        with (pack or self.blobs).writer(blob_id) as destination:
             try:
                 encrypting = primitive.new_encrypting_stream(destination, blob_id.encode("ascii"))
             except tink.TinkError as exc:
@@ -160,10 +167,18 @@ class ContentStore:
             raise
         return cast(BinaryIO, io.BufferedReader(_CheckedReader(decrypting, blob_id), buffer_size=CHUNK))
 
-    def put_text(self, key_id: str, text: str, *, blob_id: str | None = None, primitive: streaming_aead.StreamingAead | None = None) -> str:
+    def put_text(
+        self,
+        key_id: str,
+        text: str,
+        *,
+        blob_id: str | None = None,
+        primitive: streaming_aead.StreamingAead | None = None,
+        pack: BlobPackWriter | None = None,
+    ) -> str:
         """Store a record's extracted text under the record's key; return its blob id."""
         blob_id = blob_id or f"{key_id}.text"
-        self.put(key_id, io.BytesIO(text.encode("utf-8")), blob_id=blob_id, primitive=primitive)
+        self.put(key_id, io.BytesIO(text.encode("utf-8")), blob_id=blob_id, primitive=primitive, pack=pack)
         return blob_id
 
     def read_text(self, key_id: str, blob_id: str) -> str:

@@ -27,7 +27,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from records.errors import NotFound
-from records.storage import audit
+from records.storage import audit, durability
 from records.storage.content import ContentStore
 from records.storage.models import Record, RecordStudent, Tombstone
 
@@ -165,7 +165,9 @@ def discard_uncommitted(content: ContentStore, key_ids: list[str], blob_ids: lis
 
     Such content was never a record (no row, no audit event names it), so there is
     nothing to tombstone; leaving it would only leave unreadable orphans in the store.
+    The members of a blob pack are zeroed one by one, so their syncs wait for one flush.
     """
-    content.keystore.destroy_many(key_ids)
-    for blob_id in blob_ids:
-        content.blobs.delete(blob_id)
+    with durability.batched():
+        content.keystore.destroy_many(key_ids)
+        for blob_id in blob_ids:
+            content.blobs.delete(blob_id)

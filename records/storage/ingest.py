@@ -18,6 +18,7 @@ gains the messages it did not have (``record.extended``).
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import io
 import json
@@ -38,6 +39,7 @@ from records.intake.origin import origin_key
 from records.intake.pipeline import FileDigest, FileExtraction
 from records.storage import audit
 from records.storage.audit import PendingEvent
+from records.storage.blobstore import BlobPackWriter, pack_of
 from records.storage.content import ContentStore, StoredBlob
 from records.storage.destroy import discard_uncommitted
 from records.storage.ids import new_id
@@ -281,6 +283,9 @@ def prepare_records(content: ContentStore, source: PreparedSource, items: Iterab
 
     With ``reuse_source_key`` the first item whose content is the file itself (a
     printout, a single email) shares the source's key and blob: one copy, one key.
+    The other items' blobs and texts go into one blob pack per key pack (``blobstore``):
+    two files for the whole chunk instead of two per record, each record's ciphertext
+    still under its own key and destroyed on its own.
     """
     prepared: list[PreparedRecord] = []
     queue: list[tuple[Item, str | None]] = [(item, None) for item in items]
@@ -290,25 +295,33 @@ def prepare_records(content: ContentStore, source: PreparedSource, items: Iterab
     keys = iter(content.new_keys(_count(queue) - (1 if reuses else 0)))
     key_ids = []
     try:
-        first = reuse_source_key
-        while queue:
-            item, parent_id = queue.pop(0)
-            if first and item.content is None:
-                key_id, item_blob = source.key_id, source.blob
-                primitive = source.primitive
-            else:
-                key_id, primitive = next(keys)
-                key_ids.append(key_id)
-                with _content_stream(item, source.path) as handle:
-                    item_blob = content.put(key_id, handle, primitive=primitive)
-            first = False
-            text_blob_id = content.put_text(key_id, item.text, primitive=primitive)
-            record = PreparedRecord(new_id("R"), parent_id, key_id, item_blob, text_blob_id, item)
-            prepared.append(record)
-            queue[0:0] = [(child, record.record_id) for child in item.children]
+        with contextlib.ExitStack() as open_packs:
+            packs: dict[str, BlobPackWriter] = {}
+            first = reuse_source_key
+            while queue:
+                item, parent_id = queue.pop(0)
+                if first and item.content is None:
+                    key_id, item_blob = source.key_id, source.blob
+                    primitive = source.primitive
+                    pack = None
+                else:
+                    key_id, primitive = next(keys)
+                    key_ids.append(key_id)
+                    pack_id = pack_of(f"{key_id}.blob")
+                    if pack_id is not None and pack_id not in packs:
+                        packs[pack_id] = open_packs.enter_context(content.blobs.pack(pack_id))
+                    pack = packs.get(pack_id) if pack_id else None
+                    with _content_stream(item, source.path) as handle:
+                        item_blob = content.put(key_id, handle, primitive=primitive, pack=pack)
+                first = False
+                text_blob_id = content.put_text(key_id, item.text, primitive=primitive, pack=pack)
+                record = PreparedRecord(new_id("R"), parent_id, key_id, item_blob, text_blob_id, item)
+                prepared.append(record)
+                queue[0:0] = [(child, record.record_id) for child in item.children]
     except BaseException as exc:
         # Every key of the pack goes (the pack with them), and whatever the record being
-        # written when it failed had stored already.
+        # written when it failed had stored already (an unfinished blob pack is never
+        # linked into the store).
         cleanup = source.cleanup_for(prepared)
         cleanup.on_failure_keys = list(dict.fromkeys(cleanup.on_failure_keys + key_ids + [k for k, _ in keys]))
         cleanup.on_failure_blobs = list(dict.fromkeys(cleanup.on_failure_blobs + [f"{k}.{kind}" for k in key_ids for kind in ("blob", "text")]))
