@@ -232,3 +232,43 @@ def test_an_mbox_is_stored_in_packs_and_one_email_destroyed_alone(installation, 
     with installation.catalog.reading() as session:
         assert session.scalar(select(func.count()).select_from(Tombstone)) == 1
         assert session.scalar(select(func.count()).select_from(AuditEventRow).where(AuditEventRow.action == "record.destroyed")) == 1
+
+
+def test_the_sweep_removes_a_pack_no_row_names_and_keeps_the_ingested_ones(installation, tmp_path: Path) -> None:
+    """A pack written by a batch that was killed before its commit is an orphan like any blob."""
+    from records.storage.sweep import sweep
+
+    mbox = tmp_path / "mail.mbox"
+    mbox.write_bytes(b"".join(_message(n) for n in range(3)))
+    [report] = process_batch(installation, [mbox], actor="system:test")
+    content = installation.content
+    orphan_keys = _packed_records(content, 2)  # stored, never committed: no row names them
+    packs_dir = content.blobs.root / blobstore.PACKS
+    leftover = next(packs_dir.glob("*/")) / ".K-leftover.0123456789abcdef.tmp"
+    leftover.write_bytes(b"half a pack")
+    with installation.catalog.writing() as session:
+        swept = sweep(session, content, actor="system:test", grace=dt.timedelta(0))
+    assert sorted(swept.orphan_blobs) == sorted(f"{k}.{kind}" for k in orphan_keys for kind in ("blob", "text"))
+    assert swept.temporaries == 1 and not leftover.exists()
+    assert len([p for p in _store_files(content.blobs.root) if p.suffix == ".pack"]) == 1  # the mbox's only
+    with installation.catalog.reading() as session:
+        rows = [(r.key_id, r.text_blob_id) for r in session.scalars(select(Record).where(Record.id.in_(report.records)))]
+    assert all("reading log" in content.read_text(key_id, text_id) for key_id, text_id in rows)
+
+
+def test_a_store_backup_copies_a_pack_again_once_a_member_is_zeroed(store: ContentStore, tmp_path: Path) -> None:
+    """Hard-linking an unchanged file is safe; a pack zeroed in place since is not unchanged."""
+    from records.storage.backup import _copy_tree
+
+    first, second = _packed_records(store, 2)
+    root = store.blobs.root
+    _copy_tree(root, tmp_path / "b1", link_from=None)
+    _copy_tree(root, tmp_path / "b2", link_from=tmp_path / "b1")
+    [(b1_pack, b2_pack)] = [(p, tmp_path / "b2" / p.relative_to(tmp_path / "b1")) for p in _store_files(tmp_path / "b1")]
+    assert b1_pack.stat().st_ino == b2_pack.stat().st_ino  # unchanged: linked
+    store.blobs.delete(f"{first}.blob")
+    _copy_tree(root, tmp_path / "b3", link_from=tmp_path / "b2")
+    b3_pack = tmp_path / "b3" / b2_pack.relative_to(tmp_path / "b2")
+    assert b3_pack.stat().st_ino != b2_pack.stat().st_ino
+    assert f"{first}.blob".encode() not in b3_pack.read_bytes()
+    assert f"{first}.blob".encode() in b2_pack.read_bytes()  # an earlier backup is a snapshot: never rewritten
