@@ -1,0 +1,101 @@
+"""Inputs the fuzzers found (tests/test_fuzz_readers.py, bench/fuzz.py), minimized and built here.
+
+Each one crashed a reader with an exception other than ``Quarantine`` (the pipeline then
+quarantined the whole file as "damaged" with the exception's name, losing a readable
+record), or gave the catalog what PostgreSQL refuses (SQLite stores it, so only one
+backend failed). Each test states what a clerk now sees.
+"""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from pathlib import Path
+
+from records.intake.model import Item
+from records.intake.readers.email_message import loose_date
+from tests.cli_helpers import run, setup_users
+from tests.fixtures.fuzzing import check_items, fake_ocr, read_strictly
+
+
+def _email(tmp_path: Path, headers: bytes, body: bytes = b"See you at the meeting on Friday.\r\n", name: str = "m.eml") -> Path:
+    path = tmp_path / name
+    path.write_bytes(headers + b"To: ana.rivera@example.net\r\nSubject: Meeting\r\nDate: Tue, 5 Mar 2024 15:14:00 -0500\r\n\r\n" + body)
+    return path
+
+
+def _items(path: Path) -> list[Item]:
+    with fake_ocr():
+        found = read_strictly(path)
+    assert isinstance(found, list), f"refused: {found}"
+    return found
+
+
+def test_from_lines_the_standard_library_cannot_parse_still_make_a_record(tmp_path: Path) -> None:
+    # "From: .<>" and "From: :;>" raised AttributeError inside email.headerregistry while
+    # the origin key was computed: the whole email was quarantined as damaged.
+    for number, sender in enumerate((b".<>", b":;>")):
+        items = _items(_email(tmp_path, b"From: " + sender + b"\r\nMessage-ID: <m1@example.org>\r\n", name=f"m{number}.eml"))
+        assert items[0].format == "email" and "See you at the meeting" in items[0].text
+
+
+def test_forwarded_date_with_an_impossible_offset_is_no_date(tmp_path: Path) -> None:
+    # A quoted "Date: ... +9999" in a forwarded block raised ValueError (offset over 24 hours).
+    assert loose_date("Tue, 5 Mar 2024 3:14 PM +9999", dt_zone()) is None
+    body = (b"---------- Forwarded message ---------\r\nFrom: Elena Marsh <emarsh@schools.example.org>\r\n"
+            b"Date: Tue, 5 Mar 2024 3:14 PM +9999\r\nSubject: Trip\r\n\r\nThe bus leaves at eight.\r\n")  # fmt: skip
+    items = _items(_email(tmp_path, b"From: Ana Rivera <ana.rivera@example.net>\r\nMessage-ID: <m2@example.org>\r\n", body))
+    assert "The bus leaves at eight." in items[0].text
+
+
+def dt_zone():  # type: ignore[no-untyped-def]
+    from zoneinfo import ZoneInfo
+
+    return ZoneInfo("America/New_York")
+
+
+def test_x_archive_fields_of_the_wrong_type_are_skipped_not_fatal(tmp_path: Path) -> None:
+    # mediaUrls: 7, a conversation's messages: 1.5 and entities.user_mentions: 0.5 raised
+    # TypeError ("not iterable"): the whole archive was quarantined as damaged.
+    def ytd(name: str, data: object) -> str:
+        return f"window.YTD.{name}.part0 = " + json.dumps(data)
+
+    owner, other = "1234567890123456789", "42"
+    good = {"id": "1", "senderId": other, "recipientId": owner, "text": "Can I hand in the lab late?",
+            "createdAt": "2023-05-10T18:00:00.000Z", "mediaUrls": 7}  # fmt: skip
+    path = tmp_path / "twitter.zip"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("data/manifest.js", "window.__THAR_CONFIG = {}")
+        archive.writestr("data/account.js", ytd("account", [{"account": {"username": "MrCole", "accountId": owner}}]))
+        archive.writestr("data/direct-messages.js", ytd("direct_messages", [
+            {"dmConversation": {"conversationId": f"{owner}-{other}", "messages": [{"messageCreate": good}]}},
+            {"dmConversation": {"conversationId": f"{owner}-7", "messages": 1.5}},
+        ]))  # fmt: skip
+        archive.writestr("data/tweets.js", ytd("tweets", [{"tweet": {
+            "id_str": "9", "full_text": "Welcome back!", "created_at": "Mon Aug 28 12:00:00 +0000 2023", "entities": {"user_mentions": 0.5}}}]))  # fmt: skip
+    items = _items(path)
+    texts = " ".join(item.text for item in items)
+    assert "Can I hand in the lab late?" in texts and "Welcome back!" in texts
+
+
+def test_catalog_fields_hold_no_nul_and_fit_their_columns(tmp_path: Path) -> None:
+    # A NUL in a Message-ID or a display name reached records.locator / dedupe_key and the
+    # participants; PostgreSQL refuses NUL in text ("cannot contain NUL (0x00) bytes").
+    items = _items(_email(tmp_path, b"From: Ka\x00 Lee <ka@example.org>\r\nMessage-ID: <a\x00b@example.org>\r\n"))
+    check_items(items)
+    assert items[0].participants[0].name == "Ka Lee"
+    long_id = b"<" + b"x" * 900 + b"@example.org>"  # under RFC 5322's 998, over the column's 512
+    check_items(_items(_email(tmp_path, b"From: ka@example.org\r\nMessage-ID: " + long_id + b"\r\n", name="long.eml")))
+
+
+def test_odd_emails_are_ingested_on_both_backends(tmp_path: Path, paths) -> None:  # type: ignore[no-untyped-def]
+    # End to end, on SQLite and PostgreSQL: before, the NUL stopped `records ingest` on
+    # PostgreSQL with a database error, and the 900-character Message-ID overflowed the key.
+    setup_users()
+    mail = _email(tmp_path, b"From: Ka\x00 Lee <ka@example.org>\r\nMessage-ID: <a\x00b@example.org>\r\n")
+    long_mail = _email(tmp_path, b"From: ka@example.org\r\nMessage-ID: <" + b"x" * 900 + b"@example.org>\r\n", b"Another message.\r\n", name="long.eml")
+    outcome = run("ingest", str(mail), str(long_mail), "--actor", "casey", "--json")
+    assert outcome.exit_code == 0, outcome.stderr
+    listed = run("list", "--json")
+    assert listed.exit_code == 0, listed.stderr
+    assert listed.stdout.count('"email"') >= 2, listed.stdout[:500]
