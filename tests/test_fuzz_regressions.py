@@ -39,6 +39,14 @@ def test_from_lines_the_standard_library_cannot_parse_still_make_a_record(tmp_pa
         assert items[0].format == "email" and "See you at the meeting" in items[0].text
 
 
+def test_a_charset_label_with_a_nul_falls_back_to_utf8(tmp_path: Path) -> None:
+    # atheris: "charset=w\x00\x00dows-1252" made codecs.lookup raise ValueError ("embedded null character").
+    path = tmp_path / "charset.eml"
+    path.write_bytes(b"From: ka@example.org\r\nSubject: Trip\r\nMessage-ID: <c1@example.org>\r\n"
+                     b"Content-Type: text/plain; charset=w\x00\x00dows-1252\r\n\r\nThe bus leaves at eight.\r\n")  # fmt: skip
+    assert "The bus leaves at eight." in _items(path)[0].text
+
+
 def test_forwarded_date_with_an_impossible_offset_is_no_date(tmp_path: Path) -> None:
     # A quoted "Date: ... +9999" in a forwarded block raised ValueError (offset over 24 hours).
     assert loose_date("Tue, 5 Mar 2024 3:14 PM +9999", dt_zone()) is None

@@ -443,7 +443,7 @@ def decode_bytes(data: bytes, charset: str | None) -> str:
         try:
             codecs.lookup(candidate)
             return data.decode(candidate)
-        except (LookupError, UnicodeDecodeError):
+        except (LookupError, UnicodeDecodeError, ValueError):  # ValueError: a NUL in the label
             continue
     return data.decode("cp1252", "replace")
 
