@@ -107,3 +107,17 @@ def test_odd_emails_are_ingested_on_both_backends(tmp_path: Path, paths) -> None
     listed = run("list", "--json")
     assert listed.exit_code == 0, listed.stderr
     assert listed.stdout.count('"email"') >= 2, listed.stdout[:500]
+
+
+def test_facebook_owner_with_spaces_around_the_name_is_the_same_person_in_the_threads(tmp_path: Path) -> None:
+    # atheris: a profile name with a trailing newline made the owner "facebook:Elena Marsh\n"
+    # while the threads call her "facebook:Elena Marsh": the owner was a stranger in her own export.
+    path = tmp_path / "facebook.zip"
+    thread = {"participants": [{"name": "Elena Marsh"}, {"name": "Ana Rivera"}], "title": "Ana Rivera", "thread_path": "inbox/ana_1",
+              "messages": [{"sender_name": "Elena Marsh", "timestamp_ms": 1_700_000_000_000, "content": "Slips are due Friday."}]}  # fmt: skip
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("profile_information/profile_information.json", json.dumps({"profile": {"name": {"full_name": "Elena Marsh\n"}}}))
+        archive.writestr("messages/inbox/ana_1/message_1.json", json.dumps(thread))
+    items = _items(path)
+    assert items[0].owner is not None and items[0].owner.address == "facebook:Elena Marsh"
+    assert items[0].owner.address in {p.address for p in items[0].participants}
