@@ -12,7 +12,9 @@ import json
 import zipfile
 from pathlib import Path
 
-from records.intake.model import Item
+import pytest
+
+from records.intake.model import Item, Quarantine
 from records.intake.readers.email_message import loose_date
 from tests.cli_helpers import run, setup_users
 from tests.fixtures.fuzzing import check_items, fake_ocr, read_strictly
@@ -121,3 +123,48 @@ def test_facebook_owner_with_spaces_around_the_name_is_the_same_person_in_the_th
     items = _items(path)
     assert items[0].owner is not None and items[0].owner.address == "facebook:Elena Marsh"
     assert items[0].owner.address in {p.address for p in items[0].participants}
+
+
+def _patched_zip(tmp_path: Path, name: str, edit: tuple[bytes, bytes], members: dict[str, str]) -> Path:
+    path = tmp_path / name
+    with zipfile.ZipFile(path, "w") as archive:
+        for member, data in members.items():
+            archive.writestr(member, data)
+    path.write_bytes(path.read_bytes().replace(*edit))
+    return path
+
+
+def test_a_zip_of_a_version_python_cannot_read_is_refused_with_a_reason(tmp_path: Path) -> None:
+    # atheris: "version needed to extract" 25.5 in the central directory raised
+    # NotImplementedError from zipfile, in detection and in SafeArchive.
+    profile = json.dumps({"profile_user": [{"string_map_data": {"Username": {"value": "ms.rivera"}}}]})
+    path = tmp_path / "instagram.zip"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("personal_information/personal_information.json", profile)
+    data = bytearray(path.read_bytes())
+    central = data.index(b"PK\x01\x02")
+    data[central + 6] = 255  # version needed to extract: 25.5
+    path.write_bytes(bytes(data))
+    found = read_strictly(path)
+    assert not isinstance(found, list) and found.reason
+
+    from records.intake.archive import SafeArchive
+
+    with pytest.raises(Quarantine, match="zip damaged"):
+        SafeArchive([path])
+
+
+def test_a_zip_member_named_only_by_a_nul_refuses_the_export(tmp_path: Path) -> None:
+    # atheris: zipfile cuts a name at its first NUL; an empty name crashed SafeArchive (IndexError).
+    path = _patched_zip(tmp_path, "twitter.zip", (b"Q.js", b"\x00.js"), {"data/account.js": "window.YTD.account.part0 = []", "Q.js": "x"})
+    found = read_strictly(path)
+    assert not isinstance(found, list) and found.kind == "unsafe" and "has no name" in found.reason
+
+
+def test_sms_backup_declaring_an_unknown_encoding_is_quarantined_damaged(tmp_path: Path) -> None:
+    # atheris: encoding='UTF-4' raised LookupError from the XML parser.
+    path = tmp_path / "sms.xml"
+    path.write_bytes(b"<?xml version='1.0' encoding='UTF-4' standalone='yes' ?>\n<smses count=\"1\">"
+                     b"<sms address=\"6175550134\" date=\"1700000000000\" type=\"1\" body=\"hi\" /></smses>")  # fmt: skip
+    found = read_strictly(path)
+    assert not isinstance(found, list) and found.kind == "damaged" and "UTF-4" in found.reason

@@ -32,6 +32,8 @@ class ArchiveLimits:
 
 def _check_member(archive_name: str, info: zipfile.ZipInfo, limits: ArchiveLimits) -> None:
     name = info.filename
+    if not name:  # a name of NULs only: zipfile cuts names at the first NUL
+        raise Quarantine(UNSAFE, f"{archive_name}: a member has no name; a tampered export is not trusted: ask for a new download")
     path = PurePosixPath(name.replace("\\", "/"))
     if path.is_absolute() or name.startswith(("/", "\\")) or (len(name) > 1 and name[1] == ":") or ".." in path.parts:
         raise Quarantine(UNSAFE, f"{archive_name}: member {name!r} would land outside its folder; a tampered export is not trusted: ask for a new download")
@@ -84,7 +86,8 @@ class SafeArchive:
             for path in paths:
                 try:
                     archive = zipfile.ZipFile(path)
-                except (zipfile.BadZipFile, OSError, ValueError) as exc:
+                except (zipfile.BadZipFile, OSError, ValueError, NotImplementedError) as exc:
+                    # NotImplementedError: a zip version or feature Python's zipfile does not read
                     raise Quarantine("damaged", f"{path.name}: zip damaged ({exc}); ask for a new download") from None
                 self._zips.append(archive)
                 infos = archive.infolist()

@@ -576,6 +576,8 @@ def _parse(stream: object, backup: _Backup, options: ReadOptions) -> str | None:
                 return f"stopped after {backup.messages} messages: the file took longer than the time limit of {options.file_timeout_seconds} seconds"
     except defusedxml.DefusedXmlException:
         raise Quarantine("unsafe", UNSAFE_REASON) from None
+    except LookupError as error:  # the XML declaration names an encoding Python does not know
+        raise Quarantine("damaged", f"SMS backup damaged: {_short(error)} in its XML declaration; export it again") from None
     except ParseError as error:
         if root is None:
             raise Quarantine("damaged", f"SMS backup damaged: not readable XML ({_short(error)}); export it again") from None
