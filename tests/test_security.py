@@ -196,3 +196,113 @@ def test_keys_store_catalog_and_web_secret_are_owner_only(paths, tmp_path: Path)
     # Backups, when an installation has them, hold the same secrets.
     for backups in paths.home.glob("backup*"):
         assert not _private(backups), f"backups readable by others: {_private(backups)}"
+
+
+# --- no record content in logs or audit payloads ------------------------------------------
+
+# Unique words, each in one place of one fixture: found anywhere below, they name the leak.
+TOKENS = {
+    "email body": "Quillfeather7 zephyrine",
+    "email subject": "Marbleworth9",
+    "email sender name": "Ottoline Brackenridge",
+    "pdf body": "Vantablack4 orrery",
+    "sms body": "Kestrelmoss3 lantern",
+    "sms contact name": "Philippa Quenby",
+    "facebook message": "Thistledown8 gazebo",
+    "facebook participant": "Barnaby Crumpwell",
+}
+NAMES = {"email sender name", "sms contact name", "facebook participant"}
+
+
+def _content_fixtures(folder: Path) -> list[Path]:
+    import zipfile
+
+    folder.mkdir()
+    email = folder / "note.eml"
+    email.write_bytes(
+        f"From: {TOKENS['email sender name']} <parent.one@example.net>\r\nTo: emarsh@schools.example.org\r\n"
+        f"Subject: {TOKENS['email subject']} field trip\r\nDate: Tue, 5 Mar 2024 15:14:00 -0500\r\nMessage-ID: <sec1@example.net>\r\n\r\n"
+        f"Dear Ms. Marsh, {TOKENS['email body']} about the permission slip.\r\n".encode()
+    )
+    pdf = born_digital_pdf(folder / "printout.pdf", [[f"Incident report: {TOKENS['pdf body']} in the hallway after lunch today."]])
+    sms = folder / "sms-20240509.xml"
+    sms.write_text(
+        "<?xml version='1.0' encoding='UTF-8' standalone='yes' ?>\n<smses count=\"1\">"
+        f"<sms protocol=\"0\" address=\"+16175550134\" date=\"1700000000000\" type=\"1\" body=\"{TOKENS['sms body']} at pickup\" "
+        f"read=\"1\" status=\"-1\" contact_name=\"{TOKENS['sms contact name']}\" /></smses>\n"
+    )
+    facebook = folder / "facebook-export.zip"
+    thread = {
+        "participants": [{"name": TOKENS["facebook participant"]}, {"name": "Elena Marsh"}],
+        "messages": [{"sender_name": TOKENS["facebook participant"], "timestamp_ms": 1_700_000_000_000, "content": f"{TOKENS['facebook message']} tomorrow?"}],
+        "title": TOKENS["facebook participant"], "thread_type": "Regular", "thread_path": "inbox/b_1", "is_still_participant": True,
+    }  # fmt: skip
+    with zipfile.ZipFile(facebook, "w") as archive:
+        archive.writestr("profile_information/profile_information.json", json.dumps({"profile": {"name": {"full_name": "Elena Marsh"}}}))
+        archive.writestr("messages/inbox/b_1/message_1.json", json.dumps(thread))
+    return [email, pdf, sms, facebook]
+
+
+def _leaks(text: str, where: str, tokens: dict[str, str]) -> list[str]:
+    return [f"{what} in {where}" for what, token in tokens.items() if token in text]
+
+
+def test_no_record_content_in_logs_or_audit_payloads(paths, tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:  # type: ignore[no-untyped-def]
+    from records.storage.installation import open_installation
+
+    setup_users()
+    files = _content_fixtures(tmp_path / "incoming")
+    captured: list[str] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            captured.append(self.format(record))
+
+    handler = Collect(logging.DEBUG)
+    watched = [logging.getLogger(), *(logging.getLogger(name) for name in ("prefect", "records", "pypdf", "httpx", "uvicorn"))]
+    levels = [logger.level for logger in watched]
+    for logger in watched:
+        logger.addHandler(handler)
+        logger.setLevel(logging.DEBUG)
+    try:
+        outcomes = [run("ingest", *map(str, files), "--actor", "casey"), run("ingest", *map(str, files), "--actor", "casey", "--json")]
+        outcomes.append(run("list", "--json"))
+        outcomes.append(run("audit", "log", "--actor", "avery", "--json"))
+    finally:
+        for logger, level in zip(watched, levels, strict=True):
+            logger.removeHandler(handler)
+            logger.setLevel(level)
+    for outcome in outcomes[:2]:
+        assert outcome.exit_code == 0, outcome.stderr
+    out, err = capfd.readouterr()
+
+    leaks: list[str] = []
+    content = {k: v for k, v in TOKENS.items() if k not in NAMES}
+    for number, outcome in enumerate(outcomes[:2]):
+        leaks += _leaks(outcome.stdout + outcome.stderr, f"the output of ingest #{number + 1}", content)
+    leaks += _leaks(out + err, "the process's stdout/stderr", TOKENS)
+    leaks += _leaks("\n".join(captured), "Python/Prefect logging", TOKENS)
+    leaks += _leaks(outcomes[3].stdout, "`audit log --json`", TOKENS)
+    installation = open_installation(paths.home)
+    with installation.catalog.reading() as session:
+        for event in audit.iter_events(session, audit.LogFilter()):
+            leaks += _leaks(json.dumps(event.payload, ensure_ascii=False), f"the payload of audit event {event.action}", TOKENS)
+    # Files: logs, reports, settings, the catalog (names are catalog data, text and subjects
+    # are not); the store and the key store hold only encrypted bytes.
+    for path in paths.home.rglob("*"):
+        if not path.is_file() or path.is_relative_to(paths.home / "store") or path.is_relative_to(installation.paths.keystore):
+            continue
+        data = path.read_bytes()
+        wanted = content if path.name.startswith("catalog.db") else TOKENS
+        leaks += [f"{what} in {path.relative_to(paths.home)}" for what, token in wanted.items() if token.encode() in data]
+    for path in (paths.home / "store").rglob("*"):
+        if path.is_file():
+            leaks += [f"{what} in plain text in the store: {path.name}" for what, token in TOKENS.items() if token.encode() in path.read_bytes()]
+    assert not leaks, "record content found where it must not be:\n" + "\n".join(sorted(set(leaks)))
+    # The fixtures were read: each kind became a record, and the text holds the tokens
+    # (so the searches above looked for words the engine did see).
+    listed = {record["format"]: record["id"] for record in outcomes[2].json()}
+    assert {"email", "printout-pdf", "sms-thread", "facebook-thread"} <= set(listed), listed
+    for kind, token in (("email", "email body"), ("sms-thread", "sms body"), ("facebook-thread", "facebook message")):
+        shown = run("text", listed[kind], "--actor", "casey", "--purpose", "security test")
+        assert TOKENS[token] in shown.stdout, (kind, shown.stdout[:300])
