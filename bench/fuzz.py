@@ -208,7 +208,9 @@ def child(target: str, seconds: int, engine: str, crashes: Path) -> dict[str, ob
         return {"target": target, "seconds": elapsed, "executed": result["executed"], "crashes": list(result["crashes"].values())}
     executed = re.search(r"stat::number_of_executed_units:\s*(\d+)", output)
     coverage = re.findall(r"cov: (\d+)", output)
-    crash_files = re.findall(r"Test unit written to (\S+)", output)
+    written = re.findall(r"Test unit written to (\S+)", output)
+    crash_files = [f for f in written if "slow-unit" not in f]
+    slow = [f for f in written if "slow-unit" in f]  # over 10 s once: reported, not a crash
     crash_lines = [line for line in output.splitlines() if "Uncaught Python exception" in line or line.startswith(("AssertionError", "Traceback"))]
     errors = [m.group(0) for m in re.finditer(r"^\w+(Error|Exception)[^\n]*", output, re.M)][:3]
     return {
@@ -217,6 +219,7 @@ def child(target: str, seconds: int, engine: str, crashes: Path) -> dict[str, ob
         "executed": int(executed.group(1)) if executed else None,
         "coverage": int(coverage[-1]) if coverage else None,
         "crashes": [f"{f} ({'; '.join(errors) or 'see output'})" for f in crash_files] or (crash_lines[:1] if done.returncode not in (0,) else []),
+        "slow": slow,
         "exit": done.returncode,
         "tail": output[-3000:] if done.returncode else "",
     }
@@ -258,6 +261,8 @@ def main() -> None:
               f"cov {result.get('coverage') or '-':>6}  crashes: {len(result['crashes'])}", flush=True)  # type: ignore[arg-type]
         for crash in result["crashes"]:  # type: ignore[union-attr]
             print(f"    {crash}", flush=True)
+        for unit in result.get("slow") or []:  # type: ignore[union-attr]
+            print(f"    slow input (over 10 s under this load): {unit}", flush=True)
         if result.get("tail") and not result["crashes"]:
             print(result["tail"], flush=True)
     total = sum(r["executed"] or 0 for r in results)  # type: ignore[misc]

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from records.intake.model import Item, Quarantine
+from records.intake.model import Item, Quarantine, ReadOptions
 from records.intake.readers.email_message import loose_date
 from tests.cli_helpers import run, setup_users
 from tests.fixtures.fuzzing import check_items, fake_ocr, read_strictly
@@ -125,12 +125,13 @@ def test_facebook_owner_with_spaces_around_the_name_is_the_same_person_in_the_th
     assert items[0].owner.address in {p.address for p in items[0].participants}
 
 
-def _patched_zip(tmp_path: Path, name: str, edit: tuple[bytes, bytes], members: dict[str, str]) -> Path:
+def _patched_zip(tmp_path: Path, name: str, edit: tuple[bytes, bytes], members: dict[str, str | bytes], count: int = -1) -> Path:
+    """A zip written by zipfile, then edited as bytes (``count`` 1: the local header only)."""
     path = tmp_path / name
     with zipfile.ZipFile(path, "w") as archive:
         for member, data in members.items():
             archive.writestr(member, data)
-    path.write_bytes(path.read_bytes().replace(*edit))
+    path.write_bytes(path.read_bytes().replace(*edit, count))
     return path
 
 
@@ -168,3 +169,43 @@ def test_sms_backup_declaring_an_unknown_encoding_is_quarantined_damaged(tmp_pat
                      b"<sms address=\"6175550134\" date=\"1700000000000\" type=\"1\" body=\"hi\" /></smses>")  # fmt: skip
     found = read_strictly(path)
     assert not isinstance(found, list) and found.kind == "damaged" and "UTF-4" in found.reason
+
+
+def test_a_zip_member_whose_local_name_is_not_utf8_is_damaged_not_a_crash(tmp_path: Path) -> None:
+    # atheris: the local header's name bytes, flagged UTF-8, did not decode: UnicodeDecodeError
+    # from zipfile.open, and the whole Facebook or X export failed.
+    from records.intake.archive import SafeArchive
+
+    path = _patched_zip(tmp_path, "export.zip", ("é.json".encode(), b"\x80\xa9.json"), {"é.json": "{}"}, count=1)
+    with SafeArchive([path]) as archive, pytest.raises(Quarantine, match="cannot be read"):
+        archive.read_bytes("é.json")
+
+
+def test_a_member_with_a_bad_crc_is_a_problem_and_the_other_members_are_kept(tmp_path: Path) -> None:
+    # atheris: zipfile's "Bad CRC-32", raised at the end of reading a member, escaped the zip reader.
+    good = b"From: ka@example.org\r\nTo: b@example.org\r\nSubject: Kept\r\nMessage-ID: <k1@example.org>\r\n\r\nThe good message.\r\n"
+    bad = good.replace(b"Kept", b"Lost").replace(b"k1@", b"k2@").replace(b"good", b"CRC_X")
+    path = _patched_zip(tmp_path, "mail.zip", (b"CRC_X", b"CRC_Y"), {"mail/good.eml": good, "mail/bad.eml": bad})
+    from records.intake.pipeline import extract
+
+    with fake_ocr():
+        result = extract(path, ReadOptions(ocr_workers=1))
+    assert result.extraction is not None, result.reason
+    assert [item.text.count("The good message.") for item in result.extraction.items] == [1]
+    assert any("mail/bad.eml" in p and "CRC" in p for p in result.extraction.problems), result.extraction.problems
+
+
+# A TIFF whose second page directory lies past the end of the file (minimized by delta
+# debugging from an atheris input): counting its pages raised TypeError ("Missing dimensions").
+TIFF_MISSING_DIMENSIONS = bytes.fromhex(
+    "49492a00080000000a0000010400010000001f00000001010400010000001f00000002010300030000008600000003010300"
+    "010000000100000006010300010000000200000011010400010000008c000000150103000100000003000000160104000100"
+    "00001f0000001701040001000000430b00001c0103000100000001000000d80b0000080008000800"
+)
+
+
+def test_a_tiff_with_a_page_missing_its_dimensions_is_quarantined_damaged(tmp_path: Path) -> None:
+    path = tmp_path / "scan.tif"
+    path.write_bytes(TIFF_MISSING_DIMENSIONS)
+    found = read_strictly(path)
+    assert not isinstance(found, list) and found.kind == "damaged" and "image damaged" in found.reason

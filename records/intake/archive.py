@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import stat
 import zipfile
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -58,7 +59,11 @@ class _CountingReader(io.RawIOBase):
         return True
 
     def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
-        data = self._inner.read(len(buffer))
+        try:
+            data = self._inner.read(len(buffer))
+        except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, NotImplementedError) as exc:
+            # A bad CRC, a truncated or corrupt deflate stream: found only while reading.
+            raise Quarantine("damaged", f"{self._label} cannot be read ({exc})") from None
         self._left -= len(data)
         if self._left < 0:
             raise Quarantine(UNSAFE, f"{self._label} expands beyond its declared size: a zip bomb, refused")
@@ -119,7 +124,9 @@ class SafeArchive:
         archive, info, label = self._index[name]
         try:
             inner = archive.open(info)
-        except (zipfile.BadZipFile, RuntimeError, NotImplementedError) as exc:
+        except (zipfile.BadZipFile, RuntimeError, NotImplementedError, OSError, ValueError) as exc:
+            # OSError: a local header offset outside the file; ValueError (UnicodeDecodeError):
+            # a local header name that is not the UTF-8 it claims to be.
             raise Quarantine("damaged", f"{label}: member {name!r} cannot be read ({exc})") from None
         return io.BufferedReader(_CountingReader(inner, info.file_size, f"{label}: member {name!r}"))
 

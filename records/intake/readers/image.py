@@ -114,7 +114,7 @@ def _page_count(image: Image.Image) -> int:
         return 1
     try:
         return max(1, int(getattr(image, "n_frames", 1)))
-    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+    except (OSError, SyntaxError, ValueError, EOFError, TypeError) as exc:  # TypeError: Pillow's "Missing dimensions"
         raise Quarantine("damaged", _damaged(exc)) from exc
 
 
@@ -141,7 +141,7 @@ def _frames(image: Image.Image, count: int, options: ReadOptions) -> Iterator[tu
     for index in range(count):
         try:
             image.seek(index)
-        except (EOFError, OSError, ValueError) as exc:
+        except (EOFError, OSError, ValueError, TypeError) as exc:
             yield index + 1, OcrResult("", 0.0, error=_damaged(exc))
             continue
         refusal = pixel_refusal(image, options.max_pixels)
@@ -153,7 +153,7 @@ def _frames(image: Image.Image, count: int, options: ReadOptions) -> Iterator[tu
                 warnings.simplefilter("ignore", Image.DecompressionBombWarning)
                 image.load()
                 page = ImageOps.exif_transpose(image.copy())
-        except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+        except (OSError, SyntaxError, ValueError, TypeError, EOFError, Image.DecompressionBombError) as exc:
             if count == 1:
                 raise Quarantine("damaged", _damaged(exc)) from exc
             yield index + 1, OcrResult("", 0.0, error=_damaged(exc))
