@@ -71,6 +71,7 @@ def scratch(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.mark.parametrize("target", sorted(FORMATS))
+@pytest.mark.filterwarnings("ignore::UserWarning")  # Pillow and pypdf warn about what the mutations broke
 @settings(suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 def test_reader_returns_items_or_refuses(target: str, scratch: Path, data: st.DataObject) -> None:
