@@ -127,6 +127,7 @@ def run_atheris(target: str, seconds: int, crashes: Path) -> None:
         from records.intake.registry import readers
 
         readers()
+    import records.storage.ingest  # noqa: F401 - check_items needs it: imported here, not in the first input's time
     from tests.fixtures.fuzzing import fake_ocr
 
     corpus = Path(tempfile.mkdtemp(prefix=f"records-fuzz-{target}-"))
@@ -160,6 +161,8 @@ def run_random(target: str, seconds: int, crashes: Path) -> dict[str, object]:
 
     from records.intake.registry import readers
     from tests.fixtures.fuzzing import fake_ocr
+
+    import records.storage.ingest  # noqa: F401 - check_items needs it
 
     readers()
     scratch = Path(tempfile.mkdtemp(prefix="records-fuzz-scratch-"))
