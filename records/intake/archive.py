@@ -63,7 +63,8 @@ class _CountingReader(io.RawIOBase):
             data = self._inner.read(len(buffer))
         except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, NotImplementedError) as exc:
             # A bad CRC, a truncated or corrupt deflate stream: found only while reading.
-            raise Quarantine("damaged", f"{self._label} cannot be read ({exc})") from None
+            # Worded as the X reader words it: callers put the member's name in front.
+            raise Quarantine("damaged", f"the zip member is damaged ({' '.join(str(exc).split())[:120]})") from None
         self._left -= len(data)
         if self._left < 0:
             raise Quarantine(UNSAFE, f"{self._label} expands beyond its declared size: a zip bomb, refused")
