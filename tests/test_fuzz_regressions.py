@@ -209,3 +209,15 @@ def test_a_tiff_with_a_page_missing_its_dimensions_is_quarantined_damaged(tmp_pa
     path.write_bytes(TIFF_MISSING_DIMENSIONS)
     found = read_strictly(path)
     assert not isinstance(found, list) and found.kind == "damaged" and "image damaged" in found.reason
+
+
+def test_legacy_instagram_participants_of_the_wrong_type_are_skipped(tmp_path: Path) -> None:
+    # atheris: "participants": true in a pre-2020 messages.json raised TypeError ("not iterable").
+    path = tmp_path / "instagram.zip"
+    conversation = [{"sender": "maya.r.2014", "created_at": "2019-06-30T21:58:00+00:00", "text": "Is the quiz on Friday?"}]
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("profile.json", json.dumps({"username": "ms.rivera", "name": "Elena Rivera"}))
+        archive.writestr("messages.json", json.dumps([{"participants": True, "conversation": conversation}]))
+        archive.writestr("media.json", json.dumps({"photos": []}))
+    items = _items(path)
+    assert "Is the quiz on Friday?" in items[0].text
