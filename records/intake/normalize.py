@@ -83,8 +83,10 @@ def fix_mojibake(text: str) -> str:
         return text
 
 
-# records.dedupe_key is VARCHAR(512); a conversation's key is prefixed with its owner there.
-MAX_DEDUPE_KEY = 400
+# records.dedupe_key is VARCHAR(512). Keys that fit were always stored as they are and stay
+# so (the same export ingested again must find them); storage hashes a key that its owner
+# prefix makes too long the same way.
+MAX_DEDUPE_KEY = 512
 
 
 def storable(text: str | None) -> str | None:
