@@ -204,9 +204,23 @@ TIFF_MISSING_DIMENSIONS = bytes.fromhex(
 )
 
 
-def test_a_tiff_with_a_page_missing_its_dimensions_is_quarantined_damaged(tmp_path: Path) -> None:
+# A TIFF whose second page names an unknown compression: Pillow raised KeyError (392).
+TIFF_UNKNOWN_COMPRESSION = bytes.fromhex(
+    "49492a00080000000a0000010400010000000400000001010400010000000200000002010300030000008600000003010300"
+    "010000000100000006010300010000000200000011010400010000008c000000150103000100000003000000160104000100"
+    "0000020000001701040001000000180000001c0103000100000001000000b800000008000800080028000028000028000028"
+    "000028000028000028000028000000000000000000000000000049492a00080000000a000001040001000000040000000101"
+    "0400010000000200000002010300030000003601000003010300010000000000001101040001000001000000020000001701"
+    "040001000000180000001c010300010000000100000000000000080008000800280000280000280000280000280000280000"
+    "28000028000000000000000000000000"
+)
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+@pytest.mark.parametrize("data", [TIFF_MISSING_DIMENSIONS, TIFF_UNKNOWN_COMPRESSION], ids=["missing-dimensions", "unknown-compression"])
+def test_a_damaged_tiff_page_is_quarantined_damaged(tmp_path: Path, data: bytes) -> None:
     path = tmp_path / "scan.tif"
-    path.write_bytes(TIFF_MISSING_DIMENSIONS)
+    path.write_bytes(data)
     found = read_strictly(path)
     assert not isinstance(found, list) and found.kind == "damaged" and "image damaged" in found.reason
 
