@@ -162,13 +162,15 @@ def test_a_zip_member_named_only_by_a_nul_refuses_the_export(tmp_path: Path) -> 
     assert not isinstance(found, list) and found.kind == "unsafe" and "has no name" in found.reason
 
 
-def test_sms_backup_declaring_an_unknown_encoding_is_quarantined_damaged(tmp_path: Path) -> None:
-    # atheris: encoding='UTF-4' raised LookupError from the XML parser.
+@pytest.mark.parametrize("encoding", ["UTF-4", "UTF-7"])
+def test_sms_backup_declaring_an_unreadable_encoding_is_quarantined_damaged(tmp_path: Path, encoding: str) -> None:
+    # atheris: encoding='UTF-4' raised LookupError from the XML parser, and 'UTF-7' (or any
+    # multi-byte encoding but UTF-8/16) ValueError "multi-byte encodings are not supported".
     path = tmp_path / "sms.xml"
-    path.write_bytes(b"<?xml version='1.0' encoding='UTF-4' standalone='yes' ?>\n<smses count=\"1\">"
-                     b"<sms address=\"6175550134\" date=\"1700000000000\" type=\"1\" body=\"hi\" /></smses>")  # fmt: skip
+    path.write_bytes(f"<?xml version='1.0' encoding='{encoding}' standalone='yes' ?>\n<smses count=\"1\">".encode()
+                     + b"<sms address=\"6175550134\" date=\"1700000000000\" type=\"1\" body=\"hi\" /></smses>")  # fmt: skip
     found = read_strictly(path)
-    assert not isinstance(found, list) and found.kind == "damaged" and "UTF-4" in found.reason
+    assert not isinstance(found, list) and found.kind == "damaged" and "XML declaration" in found.reason
 
 
 def test_a_zip_member_whose_local_name_is_not_utf8_is_damaged_not_a_crash(tmp_path: Path) -> None:
