@@ -13,6 +13,7 @@ runs many more, and bench/fuzz.py runs a coverage-guided fuzzer over the same ta
 
 from __future__ import annotations
 
+import io
 import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -89,5 +90,5 @@ def test_directory_csv_keeps_only_valid_rows(target: str, data: st.DataObject) -
     document = build(HypothesisPicker(data), target)
     parse = parse_roster if target == "roster" else parse_staff
     with bounded():
-        parsed = parse(__import__("io").BytesIO(document))
+        parsed = parse(io.BytesIO(document))
     check_directory(parsed, document)
