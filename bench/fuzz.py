@@ -118,7 +118,7 @@ def seeds(target: str, count: int = SEEDS_PER_TARGET) -> list[bytes]:
 # --------------------------------------------------------------------------- child: atheris
 
 
-def run_atheris(target: str, seconds: int, crashes: Path) -> None:
+def run_atheris(target: str, seconds: int, crashes: Path, workdir: Path) -> None:
     import atheris
 
     with atheris.instrument_imports(include=["records", "pypdf", "email", "extract_msg", "olefile", "defusedxml", "json"]):
@@ -130,10 +130,12 @@ def run_atheris(target: str, seconds: int, crashes: Path) -> None:
     import records.storage.ingest  # noqa: F401 - check_items needs it: imported here, not in the first input's time
     from tests.fixtures.fuzzing import fake_ocr
 
-    corpus = Path(tempfile.mkdtemp(prefix=f"records-fuzz-{target}-"))
+    corpus = workdir / "corpus"
+    corpus.mkdir()
     for number, seed in enumerate(seeds(target)):
         (corpus / f"seed{number}").write_bytes(seed)
-    scratch = Path(tempfile.mkdtemp(prefix="records-fuzz-scratch-"))
+    scratch = workdir / "scratch"
+    scratch.mkdir()
     crashes.mkdir(parents=True, exist_ok=True)
     patch = fake_ocr()
     patch.__enter__()
@@ -156,7 +158,7 @@ class _Hang(Exception):
     pass
 
 
-def run_random(target: str, seconds: int, crashes: Path) -> dict[str, object]:
+def run_random(target: str, seconds: int, crashes: Path, workdir: Path) -> dict[str, object]:
     import random
 
     from records.intake.registry import readers
@@ -165,7 +167,7 @@ def run_random(target: str, seconds: int, crashes: Path) -> dict[str, object]:
     import records.storage.ingest  # noqa: F401 - check_items needs it
 
     readers()
-    scratch = Path(tempfile.mkdtemp(prefix="records-fuzz-scratch-"))
+    scratch = workdir
     crashes.mkdir(parents=True, exist_ok=True)
     found: dict[str, str] = {}
     executed = 0
@@ -201,9 +203,11 @@ def run_random(target: str, seconds: int, crashes: Path) -> dict[str, object]:
 
 def child(target: str, seconds: int, engine: str, crashes: Path) -> dict[str, object]:
     started = time.monotonic()
-    command = [sys.executable, __file__, "--child", "--target", target, "--seconds", str(seconds), "--engine", engine, "--crashes", str(crashes)]
-    env = {**os.environ, "OMP_THREAD_LIMIT": "1"}
-    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=seconds * 3 + 600, cwd=ROOT)
+    with tempfile.TemporaryDirectory(prefix=f"records-fuzz-{target}-") as workdir:  # corpus and scratch, removed after
+        command = [sys.executable, __file__, "--child", "--target", target, "--seconds", str(seconds), "--engine", engine,
+                   "--crashes", str(crashes), "--workdir", workdir]  # fmt: skip
+        env = {**os.environ, "OMP_THREAD_LIMIT": "1", "TMPDIR": workdir}
+        done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=seconds * 3 + 600, cwd=ROOT)
     elapsed = time.monotonic() - started
     output = done.stdout + done.stderr
     if engine == "random":
@@ -235,6 +239,7 @@ def main() -> None:
     parser.add_argument("--engine", choices=("atheris", "random"), default=None, help="default: atheris when installed")
     parser.add_argument("--crashes", type=Path, default=Path(tempfile.gettempdir()) / "records-fuzz-crashes")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--workdir", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     engine = args.engine
     if engine is None:
@@ -246,9 +251,9 @@ def main() -> None:
             engine = "random"
     if args.child:
         if engine == "atheris":
-            run_atheris(args.target, args.seconds, args.crashes)
+            run_atheris(args.target, args.seconds, args.crashes, args.workdir)
         else:
-            print(json.dumps(run_random(args.target, args.seconds, args.crashes)))
+            print(json.dumps(run_random(args.target, args.seconds, args.crashes, args.workdir)))
         return
     targets = TARGETS if args.target == "all" else tuple(args.target.split(","))
     unknown = [t for t in targets if t not in TARGETS]
