@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
@@ -23,6 +24,12 @@ from records.storage.db import Catalog, dispose_engines
 POSTGRES_URL = os.environ.get("RECORDS_TEST_POSTGRES_URL")
 CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus"
 PG_SKIP_REASON = "PostgreSQL tests skipped: RECORDS_TEST_POSTGRES_URL is not set (.ci/run sets it)"
+
+# Property tests (hypothesis): few examples in CI, many with RECORDS_HYPOTHESIS_PROFILE=long.
+# No deadline: a reader's time depends on the machine's load, and hangs have their own guard.
+settings.register_profile("ci", max_examples=50, deadline=None, print_blob=True)
+settings.register_profile("long", max_examples=2000, deadline=None, print_blob=True)
+settings.load_profile(os.environ.get("RECORDS_HYPOTHESIS_PROFILE", "ci"))
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:

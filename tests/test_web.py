@@ -564,3 +564,54 @@ def test_a_clerks_first_visit_starts_here(app, installation, tmp_path):
     assert "As records officer" in sign_in(app, "olivia").get("/").text
     auditor_home = sign_in(app, "avery").get("/").text
     assert "As auditor" in auditor_home and "Your daily work" not in auditor_home
+
+
+# Pages about one thing (a record, a batch): with an unknown id an allowed role gets 404,
+# never 403; every other signed-in role gets 403.
+DETAIL_ROUTES = {
+    "/records/R-NONE": {"clerk", "officer", "auditor"},
+    "/disposal/B-NONE/certificate.pdf": {"clerk", "officer", "auditor"},
+    "/disposal/B-NONE/application.pdf": {"clerk", "officer", "auditor"},
+    "/records/R-NONE/pages/1.png?purpose=audit": {"clerk", "officer", "auditor"},
+    "/notices/S-NONE/2020-06-30.pdf": {"clerk", "officer", "auditor"},
+    "/audit/checkpoints/checkpoint-none.json": {"auditor"},
+}
+# Every signed-in user may change their own password (and nobody else's here).
+POST_ROUTES["/account/password"] = {"clerk", "officer", "auditor", "admin"}
+# Reading a record's text is a change (it writes the student's access log entry).
+POST_ROUTES["/records/R-NONE/text"] = {"clerk", "officer", "auditor"}
+PUBLIC_ROUTES = {("GET", "/"), ("GET", "/login"), ("POST", "/login"), ("POST", "/logout")}
+
+
+def _route_pattern(template: str) -> re.Pattern[str]:
+    return re.compile("^" + re.sub(r"\\\{[a-z_]+\\\}", "[^/]+", re.escape(template)) + "$")
+
+
+def test_every_route_of_the_app_is_in_a_role_table(app):
+    """Derived from the app's own routes: a new route cannot escape the role tests above."""
+    from fastapi.routing import APIRoute
+
+    tables = {"GET": [*GET_ROUTES, *DETAIL_ROUTES], "POST": list(POST_ROUTES)}
+    missing = []
+    for route in app.routes:
+        if not isinstance(route, APIRoute):
+            continue
+        for method in route.methods:
+            if (method, route.path) in PUBLIC_ROUTES:
+                continue
+            pattern = _route_pattern(route.path)
+            if not any(pattern.match(path.split("?")[0]) for path in tables.get(method, [])):
+                missing.append(f"{method} {route.path}")
+    assert not missing, f"routes with no row in GET_ROUTES / DETAIL_ROUTES / POST_ROUTES: {missing}"
+
+
+def test_pages_about_one_thing_enforce_their_roles(app):
+    signed_out = client_for(app)
+    clients = {role: sign_in(app, name) for role, name in BY_ROLE.items()}
+    for path, allowed in DETAIL_ROUTES.items():
+        response = signed_out.get(path)
+        assert response.status_code == 303 and response.headers["location"].startswith("/login"), path
+        for role, client in clients.items():
+            response = client.get(path)
+            assert response.status_code == (404 if role in allowed else 403), (path, role, response.status_code)
+            assert_friendly(response)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import stat
 import zipfile
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -32,6 +33,8 @@ class ArchiveLimits:
 
 def _check_member(archive_name: str, info: zipfile.ZipInfo, limits: ArchiveLimits) -> None:
     name = info.filename
+    if not name:  # a name of NULs only: zipfile cuts names at the first NUL
+        raise Quarantine(UNSAFE, f"{archive_name}: a member has no name; a tampered export is not trusted: ask for a new download")
     path = PurePosixPath(name.replace("\\", "/"))
     if path.is_absolute() or name.startswith(("/", "\\")) or (len(name) > 1 and name[1] == ":") or ".." in path.parts:
         raise Quarantine(UNSAFE, f"{archive_name}: member {name!r} would land outside its folder; a tampered export is not trusted: ask for a new download")
@@ -56,7 +59,12 @@ class _CountingReader(io.RawIOBase):
         return True
 
     def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
-        data = self._inner.read(len(buffer))
+        try:
+            data = self._inner.read(len(buffer))
+        except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, NotImplementedError) as exc:
+            # A bad CRC, a truncated or corrupt deflate stream: found only while reading.
+            # Worded as the X reader words it: callers put the member's name in front.
+            raise Quarantine("damaged", f"the zip member is damaged ({' '.join(str(exc).split())[:120]})") from None
         self._left -= len(data)
         if self._left < 0:
             raise Quarantine(UNSAFE, f"{self._label} expands beyond its declared size: a zip bomb, refused")
@@ -84,7 +92,8 @@ class SafeArchive:
             for path in paths:
                 try:
                     archive = zipfile.ZipFile(path)
-                except (zipfile.BadZipFile, OSError, ValueError) as exc:
+                except (zipfile.BadZipFile, OSError, ValueError, NotImplementedError) as exc:
+                    # NotImplementedError: a zip version or feature Python's zipfile does not read
                     raise Quarantine("damaged", f"{path.name}: zip damaged ({exc}); ask for a new download") from None
                 self._zips.append(archive)
                 infos = archive.infolist()
@@ -116,7 +125,9 @@ class SafeArchive:
         archive, info, label = self._index[name]
         try:
             inner = archive.open(info)
-        except (zipfile.BadZipFile, RuntimeError, NotImplementedError) as exc:
+        except (zipfile.BadZipFile, RuntimeError, NotImplementedError, OSError, ValueError) as exc:
+            # OSError: a local header offset outside the file; ValueError (UnicodeDecodeError):
+            # a local header name that is not the UTF-8 it claims to be.
             raise Quarantine("damaged", f"{label}: member {name!r} cannot be read ({exc})") from None
         return io.BufferedReader(_CountingReader(inner, info.file_size, f"{label}: member {name!r}"))
 

@@ -8,6 +8,7 @@ are cut into record units (July 1 to June 30 in the district's time zone).
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import re
 from email.utils import getaddresses, parseaddr
 from zoneinfo import ZoneInfo
@@ -80,6 +81,29 @@ def fix_mojibake(text: str) -> str:
         return text.encode("latin-1").decode("utf-8")
     except (UnicodeEncodeError, UnicodeDecodeError):
         return text
+
+
+# records.dedupe_key is VARCHAR(512). Keys that fit were always stored as they are and stay
+# so (the same export ingested again must find them); storage hashes a key that its owner
+# prefix makes too long the same way.
+MAX_DEDUPE_KEY = 512
+
+
+def storable(text: str | None) -> str | None:
+    """Text the catalog can hold: PostgreSQL refuses NUL in text, whatever the file said."""
+    return text.replace("\x00", "") if text and "\x00" in text else text
+
+
+def storable_key(key: str | None, limit: int = MAX_DEDUPE_KEY) -> str | None:
+    """A dedupe key the catalog can hold and index: an over-long one becomes its hash.
+
+    The same key always gives the same hash, so the same record is still recognised.
+    """
+    key = storable(key)
+    if key is None or len(key) <= limit:
+        return key
+    prefix = key.split(":", 1)[0][:32] if ":" in key else "key"
+    return f"{prefix}:sha256:{hashlib.sha256(key.encode('utf-8', 'surrogatepass')).hexdigest()}"
 
 
 def school_year(moment: dt.datetime, timezone: str = "America/New_York") -> str:

@@ -70,7 +70,9 @@ def message_origin(headers: Message) -> str | None:
         sender = parseaddr(str(headers.get("From", "")))[1]
         date = parsedate_to_datetime(str(headers.get("Date", "")))
         subject = str(headers.get("Subject", ""))
-    except (TypeError, ValueError, IndexError, LookupError):
+    except (TypeError, ValueError, IndexError, LookupError, AttributeError):
+        # AttributeError: the standard library's address parser fails so on some odd
+        # From lines (a group where a mailbox should be, a lone quote): no key, no crash.
         return None
     if not subject:
         return None

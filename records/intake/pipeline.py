@@ -15,7 +15,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from records.intake.model import Evidence, Extraction, Item, Quarantine, ReadOptions
+from records.intake.model import Evidence, Extraction, Item, Participant, Quarantine, ReadOptions
 from records.intake.registry import Reader, Sniff, choose, readers, sniff
 
 PRINTOUT_FORMATS = frozenset({"printout-scan", "printout-pdf"})
@@ -64,9 +64,9 @@ class FileExtraction:
     @property
     def reason(self) -> str | None:
         if self.quarantine is not None:
-            return self.quarantine.reason
+            return self.quarantine.reason.replace("\x00", "")
         if self.extraction is not None and self.extraction.problems:
-            return "; ".join(self.extraction.problems)
+            return "; ".join(self.extraction.problems).replace("\x00", "")
         return None
 
 
@@ -185,6 +185,7 @@ def _finish(items: Iterable[Item], options: ReadOptions, timezone: str, path: Pa
 
     attachments = AttachmentCache()  # one per file: a mailbox repeats the same attachments
     for item in items:
+        make_storable(item)
         if item.format in PRINTOUT_FORMATS:
             apply_printout_facts(item, file_modified=options.file_modified, timezone=timezone)
         # The email readers set the origin themselves from the message they parsed; only
@@ -197,6 +198,32 @@ def _finish(items: Iterable[Item], options: ReadOptions, timezone: str, path: Pa
         if item.children:
             expand_attachments(item, options, timezone, attachments)
         yield item
+
+
+def make_storable(item: Item) -> None:
+    """Clean what goes into catalog columns, for every reader at once.
+
+    Files may hold anything: a NUL in a Message-ID or a display name, a key longer than
+    its column. PostgreSQL refuses both (SQLite does not, so only one backend would fail);
+    the record's content is untouched, only the catalog's copies of these fields change.
+    """
+    from records.intake.normalize import storable, storable_key
+
+    item.locator = storable(item.locator)
+    item.dedupe_key = storable_key(item.dedupe_key)
+    item.participants = [_storable_person(p) for p in item.participants]
+    if item.owner is not None:
+        item.owner = _storable_person(item.owner)
+    for child in item.children:
+        make_storable(child)
+
+
+def _storable_person(person: Participant) -> Participant:
+    from records.intake.normalize import storable
+
+    if "\x00" not in (person.name or "") + (person.address or ""):
+        return person
+    return replace(person, name=storable(person.name), address=storable(person.address))
 
 
 MAX_ATTACHMENT_DEPTH = 3

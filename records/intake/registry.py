@@ -126,7 +126,7 @@ def sniff(path: Path) -> Sniff:
         try:
             with zipfile.ZipFile(path) as archive:
                 members = tuple(archive.namelist()[:100_000])
-        except (zipfile.BadZipFile, OSError, ValueError):
+        except (zipfile.BadZipFile, OSError, ValueError, NotImplementedError):
             members = ()
     return Sniff(path=path, size=size, mime=mime, description=None, head=head, zip_members=members)
 

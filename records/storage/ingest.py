@@ -35,6 +35,7 @@ from tink.streaming_aead import StreamingAead
 
 from records.errors import DiskFull
 from records.intake.model import Item, Message
+from records.intake.normalize import storable_key
 from records.intake.origin import origin_key
 from records.intake.pipeline import FileDigest, FileExtraction
 from records.storage import audit
@@ -369,6 +370,7 @@ def _item_origin(item: Item) -> tuple[str | None, bool]:
     return (own.detail if own else None), False
 
 
+DEDUPE_KEY_COLUMN = 512  # Record.dedupe_key's width
 CONVERSATION_FORMATS = frozenset({"sms-thread", "facebook-thread", "instagram-thread", "x-dm-thread", "x-posts"})
 
 
@@ -381,9 +383,9 @@ def scoped_dedupe_key(item: Item, owner_staff_id: str | None) -> str | None:
     if not item.dedupe_key:
         return None
     if item.format not in CONVERSATION_FORMATS:
-        return item.dedupe_key
+        return storable_key(item.dedupe_key, limit=DEDUPE_KEY_COLUMN)
     owner = owner_staff_id or (item.owner.address if item.owner and item.owner.address else None) or "owner-unknown"
-    return f"{owner}|{item.dedupe_key}"
+    return storable_key(f"{owner}|{item.dedupe_key}", limit=DEDUPE_KEY_COLUMN)
 
 
 def match_owner(session: Session, item: Item) -> str | None:

@@ -79,6 +79,25 @@ class InitReport:
         }
 
 
+def _private_sqlite_files(catalog: Catalog) -> None:
+    """The SQLite catalog names students, parents and staff: owner-only, like the key store.
+
+    SQLite creates the file with the process's umask (often 0644) and gives its journal
+    files the same mode, so one chmod of the database covers them from then on; the home
+    folder is private too, but a catalog elsewhere (RECORDS_DATABASE_URL) or copied out
+    of it keeps its own protection.
+    """
+    if not catalog.is_sqlite:
+        return
+    database = catalog.engine.url.database
+    if not database or database == ":memory:":
+        return
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        path = Path(database + suffix)
+        if path.exists():
+            os.chmod(path, 0o600)
+
+
 def initialize(home: Path | str | None = None, *, actor: str) -> InitReport:
     """Create or upgrade everything an installation needs; running it twice changes nothing."""
     paths = resolve_paths(home)
@@ -91,6 +110,7 @@ def initialize(home: Path | str | None = None, *, actor: str) -> InitReport:
     keystore_created = installation.keystore.create()
     installation.blobs  # noqa: B018 - opening the store creates its folder and checks the URL
     before, after = migrations.upgrade(installation.catalog)
+    _private_sqlite_files(installation.catalog)
     loaded = False
     with installation.catalog.writing() as session:
         version = schedules.current_version(session)

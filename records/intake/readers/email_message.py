@@ -443,7 +443,7 @@ def decode_bytes(data: bytes, charset: str | None) -> str:
         try:
             codecs.lookup(candidate)
             return data.decode(candidate)
-        except (LookupError, UnicodeDecodeError):
+        except (LookupError, UnicodeDecodeError, ValueError):  # ValueError: a NUL in the label
             continue
     return data.decode("cp1252", "replace")
 
@@ -615,7 +615,10 @@ def loose_date(value: str | None, zone: dt.tzinfo) -> dt.datetime | None:
         tz, text = _ZONES[abbreviation.group(1)], text[: abbreviation.start()]
     elif offset:
         sign = -1 if offset.group(1) == "-" else 1
-        tz = dt.timezone(sign * dt.timedelta(hours=int(offset.group(2)), minutes=int(offset.group(3) or 0)))
+        shift = dt.timedelta(hours=int(offset.group(2)), minutes=int(offset.group(3) or 0))
+        if shift >= dt.timedelta(hours=24):
+            return None  # "+9999" is no time zone: the date is not trusted
+        tz = dt.timezone(sign * shift)
         text = text[: offset.start()]
     text = re.sub(r"(?i)\b([ap])\.?m\.?$", lambda m: m.group(1).upper() + "M", text.strip())
     for pattern in _LOOSE_FORMATS:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from records.intake import normalize
 from records.intake.archive import SafeArchive
 from records.intake.model import Evidence, Extraction, Participant, Quarantine, ReadOptions
 from records.intake.readers import meta_threads as mt
@@ -103,7 +104,9 @@ def facebook_owner(archive: SafeArchive) -> tuple[Participant | None, list[Evide
             continue
         full = _full_name(data)
         if full:
-            return Participant(full, f"facebook:{full}"), [Evidence("owner", "profile_information.json", 1.0)]
+            # The same address the owner's messages get in the threads (normalize.handle),
+            # or the owner is not recognised as a participant of their own threads.
+            return Participant(full, normalize.handle("facebook", full)), [Evidence("owner", "profile_information.json", 1.0)]
     return None, []
 
 

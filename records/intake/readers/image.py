@@ -10,6 +10,7 @@ module that reads the text, not here.
 
 from __future__ import annotations
 
+import struct
 import warnings
 from collections.abc import Iterator
 
@@ -84,6 +85,12 @@ class ImageReader(Reader):
         return Extraction(reader=self.name, detected=detected, items=[item], problems=problems)
 
 
+# What Pillow's plugins raise on a damaged file while counting, seeking or decoding pages
+# (found by fuzzing: a TIFF page without dimensions raises TypeError, one with an unknown
+# compression KeyError); each means the page cannot be read, not a bug of ours.
+DAMAGED_IMAGE = (OSError, SyntaxError, ValueError, EOFError, TypeError, KeyError, IndexError, ZeroDivisionError, struct.error)
+
+
 def _open(sniff: Sniff) -> Image.Image:
     """Open lazily (header only); a file Pillow cannot make sense of is damaged.
 
@@ -114,7 +121,7 @@ def _page_count(image: Image.Image) -> int:
         return 1
     try:
         return max(1, int(getattr(image, "n_frames", 1)))
-    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+    except DAMAGED_IMAGE as exc:
         raise Quarantine("damaged", _damaged(exc)) from exc
 
 
@@ -141,7 +148,7 @@ def _frames(image: Image.Image, count: int, options: ReadOptions) -> Iterator[tu
     for index in range(count):
         try:
             image.seek(index)
-        except (EOFError, OSError, ValueError) as exc:
+        except DAMAGED_IMAGE as exc:
             yield index + 1, OcrResult("", 0.0, error=_damaged(exc))
             continue
         refusal = pixel_refusal(image, options.max_pixels)
@@ -153,7 +160,7 @@ def _frames(image: Image.Image, count: int, options: ReadOptions) -> Iterator[tu
                 warnings.simplefilter("ignore", Image.DecompressionBombWarning)
                 image.load()
                 page = ImageOps.exif_transpose(image.copy())
-        except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+        except (*DAMAGED_IMAGE, Image.DecompressionBombError) as exc:
             if count == 1:
                 raise Quarantine("damaged", _damaged(exc)) from exc
             yield index + 1, OcrResult("", 0.0, error=_damaged(exc))

@@ -233,7 +233,9 @@ def legacy_items(data: Any, context: mt.Context, label: str) -> Iterator[Item]:
         if not isinstance(conversation, dict) or not isinstance(conversation.get("conversation"), list):
             context.problems.append(f"{label}: conversation {number} is not a conversation object and was not kept")
             continue
-        usernames = sorted({mt.text_of(u, mt.MAX_NAME_CHARS) for u in conversation.get("participants") or [] if isinstance(u, str)} - {""})
+        listed = conversation.get("participants")
+        listed = listed if isinstance(listed, list) else []  # true, a number: not a list of usernames
+        usernames = sorted({mt.text_of(u, mt.MAX_NAME_CHARS) for u in listed if isinstance(u, str)} - {""})
         entries, undated = _legacy_entries(conversation["conversation"], context.people)
         if undated:
             context.problems.append(f"{label}: conversation {number}: {undated} messages without a valid created_at were not kept")

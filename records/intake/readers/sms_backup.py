@@ -576,6 +576,13 @@ def _parse(stream: object, backup: _Backup, options: ReadOptions) -> str | None:
                 return f"stopped after {backup.messages} messages: the file took longer than the time limit of {options.file_timeout_seconds} seconds"
     except defusedxml.DefusedXmlException:
         raise Quarantine("unsafe", UNSAFE_REASON) from None
+    except (LookupError, ValueError) as error:
+        # The XML declaration names an encoding Python does not know (LookupError) or one
+        # the XML parser cannot read ("multi-byte encodings are not supported": UTF-7,
+        # Shift JIS); any other ValueError is not the file's fault.
+        if isinstance(error, ValueError) and "encoding" not in str(error):
+            raise
+        raise Quarantine("damaged", f"SMS backup damaged: {_short(error)} (its XML declaration); export it again in UTF-8") from None
     except ParseError as error:
         if root is None:
             raise Quarantine("damaged", f"SMS backup damaged: not readable XML ({_short(error)}); export it again") from None

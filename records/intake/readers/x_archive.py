@@ -237,6 +237,11 @@ def _str(value: Any) -> str:
     return value if isinstance(value, str) else ""
 
 
+def _list(value: Any) -> list[Any]:
+    """A field that should be a list; anything else (a hand-edited or future export) is none."""
+    return value if isinstance(value, list) else []
+
+
 def parse_time(value: Any) -> dt.datetime | None:
     """X's three timestamp spellings → UTC: ISO (``2019-02-15T17:32:51.123Z``), classic
     (``Wed Oct 10 20:19:24 +0000 2018``, parsed without the locale) and Grailbird/CSV
@@ -385,7 +390,7 @@ def _read_tweets(files: _Files, found: _Archive) -> None:
             _read_csv(files, name, found)
     for tweet in found.tweets.values():
         entities = tweet.get("entities") if isinstance(tweet.get("entities"), dict) else {}
-        for mention in entities.get("user_mentions") or []:
+        for mention in _list(entities.get("user_mentions")):
             if isinstance(mention, dict) and _id(mention.get("id_str")) and _str(mention.get("name")):
                 found.names.setdefault(_id(mention.get("id_str")), _str(mention.get("name")))  # type: ignore[arg-type]
     _read_notes(files, found)
@@ -463,7 +468,7 @@ def _read_dms(files: _Files, found: _Archive) -> None:
                 found.problems.append(f"{name}: a conversation without conversationId skipped")
                 continue
             held = found.conversations.setdefault(conversation_id, {"messages": {}, "people": {}})
-            for entry in conversation.get("messages") or []:
+            for entry in _list(conversation.get("messages")):
                 if isinstance(entry, dict):
                     _dm_entry(entry, conversation_id, held, found)
 
@@ -518,7 +523,7 @@ def _dm_items(found: _Archive, files: _Files) -> list[Item]:
             messages = []
             for moment, message_id, sender, event in rows:
                 name = found.owner_name if sender and sender == found.owner_id else None
-                media = tuple(_str(u) for u in event.get("mediaUrls") or [] if _str(u))
+                media = tuple(_str(u) for u in _list(event.get("mediaUrls")) if _str(u))
                 text = _expand_urls(_str(event.get("text")), event.get("urls"))
                 messages.append(Message(name, normalize.x_id(sender) if sender else None, moment, text, message_id, media))
             people = sorted(set(pair) | held["people"].get(year, set()), key=lambda p: (p != found.owner_id, len(p), p))
@@ -551,7 +556,7 @@ def _post_items(found: _Archive, files: _Files) -> list[Item]:
             if not tweet.get("_note"):
                 text = _expand_urls(text, entities.get("urls"))
             messages.append(Message(found.owner_name, owner.address if owner else None, moment, text, tweet_id, _tweet_media(tweet)))
-            for mention in entities.get("user_mentions") or []:
+            for mention in _list(entities.get("user_mentions")):
                 mentioned = _id(mention.get("id_str")) if isinstance(mention, dict) else None
                 if mentioned and mentioned != "0":
                     people.setdefault(mentioned, Participant(_str(mention.get("name")) or None, normalize.x_id(mentioned)))

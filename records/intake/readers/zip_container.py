@@ -57,8 +57,14 @@ class ZipContainerReader(Reader):
                     problems.append(f"only the first {MAX_MEMBERS_READ} files of the zip were read")
                     break
                 target = scratch / "member"
-                with archive.open(name) as source, target.open("wb") as out:
-                    shutil.copyfileobj(source, out, 1024 * 1024)
+                try:
+                    with archive.open(name) as source, target.open("wb") as out:
+                        shutil.copyfileobj(source, out, 1024 * 1024)
+                except Quarantine as damaged:
+                    if damaged.kind == "unsafe":
+                        raise  # a zip bomb or a tampered zip refuses the whole zip
+                    problems.append(f"{name}: {damaged.reason}")
+                    continue
                 planned = plan(target, inner)
                 if isinstance(planned, FileExtraction):
                     unread += 1
