@@ -69,7 +69,7 @@ case "$command" in
     exec .venv/bin/records demo "$@" ;;
   test)
     RECORDS_WITH_BROWSER=1 setup
-    exec .venv/bin/python -m pytest -n 2 "$@" ;;
+    exec .venv/bin/python -m pytest -n 2 --dist loadscope "$@" ;;  # a module on one worker: module fixtures start once
   records)
     setup
     exec .venv/bin/records "$@" ;;

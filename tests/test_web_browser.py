@@ -31,6 +31,8 @@ from tests.fixtures.printouts import EMAIL_PAGE, born_digital_pdf, png_scan
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 
+# One xdist worker runs the whole module, in file order (run.sh passes --dist loadscope):
+# the auditor reads what the officer did, and the module starts one browser, not two.
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed (./run.sh test installs it)")
 
 PASSWORDS = {
