@@ -110,18 +110,23 @@ def _private_dir(folder: Path) -> None:
 def _catalog_backup(paths: Paths, target: Path) -> None:
     url = make_url(paths.database_url)
     if url.get_backend_name() == "sqlite":
-        source = sqlite3.connect(_read_only(Path(url.database)), uri=True)
-        destination = sqlite3.connect(target)
-        try:
-            with destination:
-                source.backup(destination)
-        finally:
-            destination.close()
-            source.close()
+        _sqlite_copy(_read_only(Path(url.database)), target)
         os.chmod(target, _PRIVATE_FILE)
         return
     _pg_tool("pg_dump", ["--format=custom", "--no-owner", f"--file={target}", f"--dbname={_libpq_url(paths)}"])
     os.chmod(target, _PRIVATE_FILE)
+
+
+def _sqlite_copy(source_uri: str, destination: Path | str) -> None:
+    """SQLite's online backup, page by page: consistent even while others write the source."""
+    source = sqlite3.connect(source_uri, uri=True)
+    target = sqlite3.connect(destination)
+    try:
+        with target:
+            source.backup(target)
+    finally:
+        target.close()
+        source.close()
 
 
 def _read_only(database: Path) -> str:
@@ -332,14 +337,7 @@ def restore_catalog(paths: Paths, backup: Path) -> RestoreReport:
             raise RecordsError(f"{backup} is a PostgreSQL dump; the catalog is SQLite ({paths.database_url})")
         assert url.database
         Path(url.database).parent.mkdir(parents=True, exist_ok=True)
-        source = sqlite3.connect(_read_only(backup), uri=True)
-        destination = sqlite3.connect(url.database)
-        try:
-            with destination:
-                source.backup(destination)
-        finally:
-            destination.close()
-            source.close()
+        _sqlite_copy(_read_only(backup), url.database)
     else:
         if backup.suffix != ".dump":
             raise RecordsError(f"{backup} is a SQLite catalog; the catalog is PostgreSQL: restore it with RECORDS_DATABASE_URL unset")

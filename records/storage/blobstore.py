@@ -193,6 +193,24 @@ class FolderBlobStore:
             folder.mkdir(mode=_FOLDER_MODE, parents=True, exist_ok=True)
             os.chmod(folder, _FOLDER_MODE)
 
+    def _temporary(self, target: Path, name: str) -> tuple[Path, int]:
+        """A new temporary file beside ``target`` (its folders made), open for writing.
+
+        Its name starts with a dot, so that nothing takes it for a blob or a pack, and the
+        sweep recognises what a killed write left behind.
+        """
+        try:
+            folder = self.root
+            for part in target.parent.relative_to(self.root).parts:  # each 0700, packs/ too
+                folder = folder / part
+                self._make_dirs(folder)
+            tmp = target.with_name(f".{name}.{secrets.token_hex(8)}.tmp")
+            return tmp, os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, _FILE_MODE)
+        except OSError as exc:
+            if is_disk_full(exc):
+                raise DiskFull("store", self.root) from exc
+            raise
+
     @contextmanager
     def writer(self, blob_id: str) -> Iterator[BinaryIO]:
         """Temp file, fsync, rename: readers see the old blob or the whole new one, never half.
@@ -201,14 +219,7 @@ class FolderBlobStore:
         layer met it first (Tink reports its stream's errors as its own).
         """
         target = self._path(blob_id)
-        try:
-            self._make_dirs(target.parent)
-            tmp = target.with_name(f".{blob_id}.{secrets.token_hex(8)}.tmp")
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, _FILE_MODE)
-        except OSError as exc:
-            if is_disk_full(exc):
-                raise DiskFull("store", self.root) from exc
-            raise
+        tmp, fd = self._temporary(target, blob_id)
         # A second descriptor survives the caller closing the file object, so we can fsync.
         sync_fd = os.dup(fd)
         raw = _WatchedFile(fd)
@@ -319,15 +330,7 @@ class FolderBlobStore:
         when Tink's stream met it first and reported it as its own error.
         """
         target = self._pack_path(pack_id)
-        try:
-            self._make_dirs(self.root / PACKS)
-            self._make_dirs(target.parent)
-            tmp = target.with_name(f".{pack_id}.{secrets.token_hex(8)}.tmp")
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, _FILE_MODE)
-        except OSError as exc:
-            if is_disk_full(exc):
-                raise DiskFull("store", self.root) from exc
-            raise
+        tmp, fd = self._temporary(target, pack_id)
         file = os.fdopen(fd, "wb", buffering=_SPILL)
         packer = _PackWriter(pack_id, file)
         try:
