@@ -21,7 +21,7 @@ import os
 import signal
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -89,37 +89,30 @@ def _warm_up() -> None:
     import pypdf  # noqa: F401
 
 
-def ingest_in_child(home: Path, files: list[Path], *, stream_chunk: int = 4) -> int:
-    """Fork a child that ingests ``files``; return its pid. The parent must reap it.
+def in_child(work: Callable[[], object]) -> int:
+    """Fork a child that runs ``work`` and exits (0 when it returned); return its pid.
 
     The parent's pooled connections are closed first so the child opens its own (a
-    forked database connection is shared, and corrupts both sides).
+    forked database connection is shared, and corrupts both sides). The parent must reap it.
     """
-    _warm_up()
     dispose_engines()
     pid = os.fork()
     if pid:
         return pid
     code = 1
     try:
-        os.environ["RECORDS_EXTRACT_WORKERS"] = "1"  # read in this process: nothing to orphan
-        import records.flows.ingest as flow
-        from records.storage.installation import open_installation
-
-        flow.STREAM_CHUNK = stream_chunk  # several chunks per mbox, so a kill can land between them
-        flow.process_batch(open_installation(home), files, actor="system:faults")
+        work()
         code = 0
     finally:
         os._exit(code)
 
 
-def run_killed(home: Path, files: list[Path], delay: float, *, stream_chunk: int = 4, took: list[float] | None = None) -> bool:
-    """Ingest in a child and SIGKILL it after ``delay`` seconds; say whether it died killed.
+def kill_after(pid: int, delay: float, *, took: list[float] | None = None) -> bool:
+    """SIGKILL the child ``pid`` after ``delay`` seconds; say whether it died killed.
 
     ``took``: a child that finished first records its run time there (``took[0]`` keeps
     the shortest), so the next delays stay within a whole run as the runs get faster.
     """
-    pid = ingest_in_child(home, files, stream_chunk=stream_chunk)
     started = time.monotonic()
     deadline = started + delay
     while time.monotonic() < deadline:
@@ -132,6 +125,26 @@ def run_killed(home: Path, files: list[Path], delay: float, *, stream_chunk: int
     os.kill(pid, signal.SIGKILL)
     _, status = os.waitpid(pid, 0)
     return os.WIFSIGNALED(status)
+
+
+def ingest_in_child(home: Path, files: list[Path], *, stream_chunk: int = 4) -> int:
+    """Fork a child that ingests ``files``; return its pid (see ``in_child``)."""
+    _warm_up()
+
+    def ingest() -> None:
+        os.environ["RECORDS_EXTRACT_WORKERS"] = "1"  # read in this process: nothing to orphan
+        import records.flows.ingest as flow
+        from records.storage.installation import open_installation
+
+        flow.STREAM_CHUNK = stream_chunk  # several chunks per mbox, so a kill can land between them
+        flow.process_batch(open_installation(home), files, actor="system:faults")
+
+    return in_child(ingest)
+
+
+def run_killed(home: Path, files: list[Path], delay: float, *, stream_chunk: int = 4, took: list[float] | None = None) -> bool:
+    """Ingest in a child and SIGKILL it after ``delay`` seconds; say whether it died killed."""
+    return kill_after(ingest_in_child(home, files, stream_chunk=stream_chunk), delay, took=took)
 
 
 def timed_child(home: Path, files: list[Path], *, stream_chunk: int = 4) -> float:

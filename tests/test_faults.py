@@ -149,6 +149,63 @@ def test_connection_dropped_during_disposal_destroys_each_record_exactly_once(in
     assert run("audit", "verify").exit_code == 0
 
 
+def test_disposal_killed_anywhere_destroys_each_record_exactly_once(installation, tmp_path):
+    """SIGKILL of the process executing a batch (no cleanup of its own runs), many times."""
+    from records.storage.installation import open_installation
+    from tests.test_classification_flow import _email, _ingest
+    from tests.test_disposal import WHEN, _setup
+
+    _setup(tmp_path)
+    files = [_email(tmp_path / f"leo{i}.eml", "Ana Rivera <ana.rivera@example.net>", f"Leo {i}", f"Leo homework note number {i}.", WHEN + dt.timedelta(hours=i)) for i in range(3 * ROUNDS + 1)]  # a round destroys 3 at most
+    ids = [record for found in _ingest(installation, *files).values() for record in found]
+    batch = next(b for b in run("dispose", "propose", "--actor", "olivia", "--json").json()["batches"] if b["series"] == "STU-TEMPORARY")
+    assert run("dispose", "approve", batch["batch_id"], "--authorization", "SPR-1", "--actor", "omar").exit_code == 0
+    with installation.catalog.reading() as session:
+        rows = session.execute(select(Record.key_id, Record.blob_id, Record.text_blob_id).where(Record.id.in_(ids))).all()
+    shredding = {value for row in rows for value in row if value}
+    home = installation.paths.home
+    rng = random.Random(11)
+
+    def execute_until_killed(at: int, after_shred: bool) -> None:
+        """Run the batch; at the ``at``-th record, SIGKILL this process before its key is
+        shredded or just after (key gone, no tombstone yet, transaction open)."""
+        import records.storage.destroy as destroy
+
+        real, calls = destroy._shred, [0]
+
+        def shred(content, record):  # type: ignore[no-untyped-def]
+            calls[0] += 1
+            if calls[0] == at and not after_shred:
+                os.kill(os.getpid(), signal.SIGKILL)
+            result = real(content, record)
+            if calls[0] == at:
+                os.kill(os.getpid(), signal.SIGKILL)
+            return result
+
+        destroy._shred = shred
+        execute_batch(open_installation(home), batch["batch_id"], actor="omar")
+
+    killed = 0
+    for _ in range(ROUNDS):
+        at, after_shred = rng.randint(1, 4), rng.random() < 0.5
+        pid = faults.in_child(lambda: execute_until_killed(at, after_shred))
+        _, status = os.waitpid(pid, 0)
+        killed += os.WIFSIGNALED(status)
+        assert faults.check_consistent(installation, may_be_shredded=shredding) == []
+        with installation.catalog.reading() as session:
+            destroyed = list(session.execute(select(AuditEventRow.subject_id).where(AuditEventRow.action == "record.destroyed")).scalars())
+        assert len(destroyed) == len(set(destroyed)), "a record was destroyed twice"
+    final = execute_batch(installation, batch["batch_id"], actor="omar")
+    assert set(final["destroyed"]) <= set(ids)
+    with installation.catalog.reading() as session:
+        destroyed = list(session.execute(select(AuditEventRow.subject_id).where(AuditEventRow.action == "record.destroyed")).scalars())
+        statuses = set(session.execute(select(Record.status).where(Record.id.in_(ids))).scalars())
+    assert sorted(destroyed) == sorted(ids) and statuses == {"destroyed"}  # each exactly once
+    assert killed == ROUNDS, "every child must die inside the batch"
+    assert faults.orphans(installation)["keys"] == 0  # no destroyed record's key survives
+    assert run("audit", "verify").exit_code == 0
+
+
 # --- a full disk ------------------------------------------------------------------------
 
 
