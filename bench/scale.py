@@ -89,7 +89,10 @@ def run_config(name: str, files: list[Path], server_url: str, port: int, scratch
             deadline = time.monotonic() + 600
             while _lanes_running(env["PREFECT_API_URL"]) < lanes:
                 if time.monotonic() > deadline:
-                    raise SystemExit(f"{name}: the workers' lanes never started; see {home}/prefect/stack/")
+                    # The scratch folder goes when the run ends: show the stack's logs now.
+                    tails = "".join(f"\n--- {log.name} (last lines)\n" + "\n".join(log.read_text(errors="replace").splitlines()[-30:])
+                                    for log in sorted((home / "prefect" / "stack").glob("*.log")))
+                    raise SystemExit(f"{name}: the workers' lanes never started{tails}")
                 time.sleep(2)
             return _time_submission(files, url, home)
         finally:
