@@ -120,18 +120,24 @@ def test_connection_dropped_anywhere_during_ingest(installation, tmp_path, monke
     _recover_and_check(installation, folders, monkeypatch)
 
 
-def test_connection_dropped_during_disposal_destroys_each_record_exactly_once(installation, tmp_path):
+def _approved_batch(installation, tmp_path, count: int) -> tuple[dict, list[str], set[str]]:  # type: ignore[no-untyped-def]
+    """A STU-TEMPORARY batch of ``count`` of Leo's old emails, proposed and approved by two
+    officers; its record ids, and the keys and blobs its execution will shred."""
     from tests.test_classification_flow import _email, _ingest
     from tests.test_disposal import WHEN, _setup
 
     _setup(tmp_path)
-    files = [_email(tmp_path / f"leo{i}.eml", "Ana Rivera <ana.rivera@example.net>", f"Leo {i}", f"Leo homework note number {i}.", WHEN + dt.timedelta(hours=i)) for i in range(6)]
+    files = [_email(tmp_path / f"leo{i}.eml", "Ana Rivera <ana.rivera@example.net>", f"Leo {i}", f"Leo homework note number {i}.", WHEN + dt.timedelta(hours=i)) for i in range(count)]
     ids = [record for found in _ingest(installation, *files).values() for record in found]
     batch = next(b for b in run("dispose", "propose", "--actor", "olivia", "--json").json()["batches"] if b["series"] == "STU-TEMPORARY")
     assert run("dispose", "approve", batch["batch_id"], "--authorization", "SPR-1", "--actor", "omar").exit_code == 0
     with installation.catalog.reading() as session:
         rows = session.execute(select(Record.key_id, Record.blob_id, Record.text_blob_id).where(Record.id.in_(ids))).all()
-    shredding = {value for row in rows for value in row if value}
+    return batch, ids, {value for row in rows for value in row if value}
+
+
+def test_connection_dropped_during_disposal_destroys_each_record_exactly_once(installation, tmp_path):
+    batch, ids, shredding = _approved_batch(installation, tmp_path, 6)
     rng = random.Random(10)
     for _ in range(6):
         with faults.dropping_connection(installation.catalog, at=rng.randint(1, 40)):
@@ -152,17 +158,8 @@ def test_connection_dropped_during_disposal_destroys_each_record_exactly_once(in
 def test_disposal_killed_anywhere_destroys_each_record_exactly_once(installation, tmp_path):
     """SIGKILL of the process executing a batch (no cleanup of its own runs), many times."""
     from records.storage.installation import open_installation
-    from tests.test_classification_flow import _email, _ingest
-    from tests.test_disposal import WHEN, _setup
 
-    _setup(tmp_path)
-    files = [_email(tmp_path / f"leo{i}.eml", "Ana Rivera <ana.rivera@example.net>", f"Leo {i}", f"Leo homework note number {i}.", WHEN + dt.timedelta(hours=i)) for i in range(3 * ROUNDS + 1)]  # a round destroys 3 at most
-    ids = [record for found in _ingest(installation, *files).values() for record in found]
-    batch = next(b for b in run("dispose", "propose", "--actor", "olivia", "--json").json()["batches"] if b["series"] == "STU-TEMPORARY")
-    assert run("dispose", "approve", batch["batch_id"], "--authorization", "SPR-1", "--actor", "omar").exit_code == 0
-    with installation.catalog.reading() as session:
-        rows = session.execute(select(Record.key_id, Record.blob_id, Record.text_blob_id).where(Record.id.in_(ids))).all()
-    shredding = {value for row in rows for value in row if value}
+    batch, ids, shredding = _approved_batch(installation, tmp_path, 3 * ROUNDS + 1)  # a round destroys 3 at most
     home = installation.paths.home
     rng = random.Random(11)
 
