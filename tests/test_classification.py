@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from records.intake.model import Participant as P
-from records.retention.classify import Thresholds, classify
+from records.retention.classify import Thresholds, classify, timing_score
 from records.retention.matching import RecordFacts, Roster, StaffProfile, StudentProfile, match_students
 from records.retention.names import given_name_forms, surname_forms, tokens
 from records.retention.series import LearnedModel
@@ -178,6 +178,31 @@ def test_a_single_weak_special_education_word_leaves_a_question(roster: Roster) 
     assert linked(decision) == ["S2"]
     assert decision.series_question, "one weak phrase must not decide between STU-TEMPORARY and STU-SPED"
     assert {c.code for c in decision.series_question} >= {"STU-SPED", "STU-TEMPORARY"}
+
+
+
+def test_special_education_as_weighty_as_the_student_words_binds_over_the_default(roster: Roster) -> None:
+    """"STU-TEMPORARY unless it is special education": on equal words the exception wins."""
+    text = (
+        "Hi, this is Ana Rivera. Leo came home upset about being pulled out for reading group in front of everyone. "
+        "Can that be done more quietly? Is the IEP meeting still Monday?"
+    )
+    decision = decide(roster, facts(text, ANA, ME))
+    assert linked(decision) == ["S2"]
+    assert decision.series.code == "STU-SPED" and not decision.series_question
+    assert any(e.kind == "rule" and "exception" in e.detail for e in decision.series.evidence)
+
+
+def test_tomorrow_counts_once_toward_logistics(roster: Roster) -> None:
+    """A day word is in the logistics lexicon; the timing rule must not count it a second time."""
+    text = (
+        "Hi, this is Ana Rivera. Leo was really upset after school, some kids were teasing him. Can you keep an eye? "
+        "I will check in with Leo tomorrow and let the counselor know."
+    )
+    decision = decide(roster, facts(text, ANA, ME))
+    assert linked(decision) == ["S2"]
+    assert decision.series.code == "STU-TEMPORARY"
+    assert timing_score(text) == (0.0, 0)
 
 
 @pytest.mark.parametrize(

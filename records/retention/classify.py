@@ -32,9 +32,13 @@ from records.retention.series import ADMIN, EMPTY_MODEL, PERSONAL, SCHOOL, Learn
 
 # Bump when a series rule of this module changes: every decision records the version of
 # the matcher, these rules, the lexicon and the learned model that produced it.
-SERIES_RULES_VERSION = "series-2"
+SERIES_RULES_VERSION = "series-3"
 STUDENT_SERIES = ("STU-TEMPORARY", "STU-TRANSCRIPT", "STU-SPED")
 STUDENT_DEFAULT_BONUS = 2.0  # "correspondence about an identified student is STU-TEMPORARY"
+# "... unless it is transcript material or special education": the exception binds over the
+# default when its own words are strong (not one passing phrase) and at least as weighty.
+EXCEPTION_STRONG = 3.0
+EXCEPTION_BONUS = 1.0
 LEARNED_WEIGHT = 4.0
 MARGIN_SCALE = 1.6
 CANDIDATE_FLOOR = 0.4  # weaker student candidates are not worth a clerk's time
@@ -106,7 +110,9 @@ _DATE_HEADING = re.compile(
     re.IGNORECASE,
 )
 _CLOCK = re.compile(r"(?<![\d:])(?:\d{1,2}:\d{2}(?!:\d)\s*(?:am|pm|a\.m\.|p\.m\.)?|\d{1,2}\s?(?:am|pm|a\.m\.|p\.m\.))(?![\w:])", re.IGNORECASE)
-_DAY = re.compile(r"\b(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday|tomorrow|tonight|this morning|this afternoon)\b", re.IGNORECASE)
+# Weekday names only: "tomorrow" and "tonight" are logistics words of the lexicon already,
+# and counting them here too made every "I'll check in tomorrow" outweigh the student.
+_DAY = re.compile(r"\b(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday|this morning|this afternoon)\b", re.IGNORECASE)
 CLOCK_WEIGHT, DAY_WEIGHT, TIMING_CAP = 1.0, 0.5, 3.0
 
 
@@ -183,6 +189,10 @@ def decide_series(
             if code == "STU-TEMPORARY" or values[code] > 0:
                 values[code] += lift
         evidence.setdefault("STU-TEMPORARY", []).append(Evidence("rule", "linked to a student: correspondence about a student is STU-TEMPORARY unless it says otherwise", STUDENT_DEFAULT_BONUS))
+        for code in ("STU-TRANSCRIPT", "STU-SPED"):
+            if scores[code].strong >= EXCEPTION_STRONG and values[code] >= values["STU-TEMPORARY"]:
+                values[code] += EXCEPTION_BONUS
+                evidence.setdefault(code, []).append(Evidence("rule", f"{code} is the exception to STU-TEMPORARY and its words are as weighty", EXCEPTION_BONUS))
     if "CORR-ADMIN" in values:
         values["CORR-ADMIN"] += 0.5 * school
         if school:
