@@ -11,6 +11,7 @@ from records.flows.nightly import run_nightly
 from tests.cli_helpers import run
 from tests.test_classification_flow import _email, _ingest
 from tests.test_disposal import WHEN, _setup
+from tests.test_web import app, sign_in  # noqa: F401 - the web app fixture
 
 SECRET = "Quixotic marmalade incident"  # the fixtures' text: it must never reach a log line
 
@@ -50,3 +51,27 @@ def test_logs_are_quiet_by_default_and_never_take_content_fields(monkeypatch, ca
     logs.get("ingest").warning("ingest.batch_failed", files=1, text=SECRET, subject=SECRET, path="/home/x/maya.eml", error="DiskFull")
     (line,) = _lines(capsys.readouterr().err)
     assert line["error"] == "DiskFull" and SECRET not in json.dumps(line) and "path" not in line
+
+
+def test_web_requests_and_the_inbox_log_a_line_each_without_content(installation, app, monkeypatch, capsys):
+    """IT reads who asked for which page and how it went; never a query's words or a file's name."""
+    from records.flows.inbox import inbox_flow
+    from tests.fixtures.printouts import EMAIL_PAGE, born_digital_pdf
+
+    monkeypatch.setenv("RECORDS_LOG_FORMAT", "json")
+    born_digital_pdf(installation.paths.inbox / "maya-secret-letter.pdf", [EMAIL_PAGE])
+    capsys.readouterr()
+    inbox_flow(home=str(installation.paths.home))
+    client = sign_in(app, "casey")
+    assert client.get("/holds").status_code == 200
+    assert client.get(f"/records?text={SECRET.replace(' ', '+')}").status_code in (200, 400)
+    assert client.get(f"/no-such-page?q={SECRET.replace(' ', '+')}").status_code == 404
+    captured = capsys.readouterr().err
+    lines = _lines(captured)
+    (inbox,) = [line for line in lines if line["event"] == "inbox.completed"]
+    assert inbox["submitted"] == 1 and inbox["ingested"] == 1 and inbox["moved_processed"] == 1 and inbox["component"] == "inbox"
+    requests = [line for line in lines if line["event"] == "web.request"]
+    assert {(r["method"], r["route"], r["status"]) for r in requests} >= {("POST", "/login", 303), ("GET", "/holds", 200), ("GET", "unmatched", 404)}
+    signed_in = next(r for r in requests if r["route"] == "/holds")
+    assert signed_in["user"] == "casey" and signed_in["role"] == "clerk" and signed_in["ms"] >= 0
+    assert SECRET not in captured and "Quixotic" not in captured and "maya-secret-letter" not in captured

@@ -16,6 +16,7 @@ from typing import Any
 
 from prefect import flow
 
+from records import logs
 from records.flows.claimed import BATCH_SIZE, drain, submit, summarize_jobs
 from records.flows.ingest import split_parts
 from records.intake.collect import collect_files
@@ -37,4 +38,5 @@ def inbox_flow(home: str | None = None, batch_size: int = BATCH_SIZE) -> dict[st
     result = summarize_jobs(drain(installation, ids, batch_size))
     counts = result["counts"]
     result["moved"] = {"processed": counts["ingested"] + counts["partial"] + counts["duplicate"], "quarantine": counts["quarantined"]}
+    logs.get("inbox").info("inbox.completed", waiting=len(lead), submitted=len(ids), **{f"moved_{k}": v for k, v in result["moved"].items()}, **counts)
     return result

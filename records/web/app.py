@@ -8,6 +8,7 @@ then authorised again inside its transaction with ``storage.users.authorize``.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from records import access
+from records import access, logs
 from records.errors import ConfigurationError, NotFound, RecordsError, Refused, UsageError
 from records.storage.installation import Installation, open_installation
 from records.web import sessions
@@ -154,6 +155,29 @@ def _error_page(request: Request, status: int, title: str, message: str) -> HTML
         return HTMLResponse(f"<!doctype html><title>{status}</title><h1>{title}</h1>", status_code=status)
 
 
+def _log_request(request: Request, status: int, seconds: float) -> None:
+    """One operator's line per request: the route's pattern, never the address itself.
+
+    A record's id in a path is harmless, but a query string carries a search's words and
+    a date range, so neither the raw path nor the query is logged; the route pattern
+    (``/records/{record_id}``) says what was asked for. Static files are left out.
+    """
+    route = request.scope.get("route")
+    pattern = getattr(route, "path", None) or "unmatched"
+    if pattern.startswith("/static"):
+        return
+    viewer = getattr(request.state, "viewer", None)
+    logs.get("web").info(
+        "web.request",
+        method=request.method,
+        route=pattern,
+        status=status,
+        ms=round(seconds * 1000, 1),
+        user=viewer.name if viewer else None,
+        role=viewer.role if viewer else None,
+    )
+
+
 def create_app(home: str | Path | None = None) -> FastAPI:
     installation = open_installation(home)
     app = FastAPI(title="Records", docs_url=None, redoc_url=None, openapi_url=None)
@@ -168,7 +192,9 @@ def create_app(home: str | Path | None = None) -> FastAPI:
 
     @app.middleware("http")
     async def security_headers(request: Request, call_next):  # type: ignore[no-untyped-def]
+        started = time.perf_counter()
         response = await call_next(request)
+        _log_request(request, response.status_code, time.perf_counter() - started)
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("X-Frame-Options", "DENY")
         response.headers.setdefault("Referrer-Policy", "same-origin")
@@ -213,6 +239,7 @@ def create_app(home: str | Path | None = None) -> FastAPI:
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:
         log.error("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
+        logs.get("web").error("web.unexpected_error", method=request.method, error=type(exc).__name__)
         return _error_page(
             request, 500, "Something went wrong",
             "The records engine could not finish this request. Try again; if it happens again, tell your IT contact the time it happened.",
