@@ -233,6 +233,17 @@ def test_non_record_only_for_private_life_in_a_staff_export(roster: Roster) -> N
         assert decide(roster, facts(text, who, ME)).series.code != "NON-RECORD", text
 
 
+
+def test_a_staff_conversation_showing_neither_private_life_nor_school_goes_to_a_person(roster: Roster) -> None:
+    """NON-RECORD rests on what the conversation shows, not on school words being absent:
+    business in words the lexicon does not know must never be purged as private life."""
+    unknown = "Did the thing from Tuesday go through? Still says the old number. I sent it over, should show by the end of the week"
+    decision = decide(roster, facts(unknown, P(None, "+16175558888"), ME))
+    assert decision.series.code != "NON-RECORD"
+    assert decision.series_question, "a person places what shows neither private life nor school business"
+    private = "I finally booked the flights!! So jealous. You deserve it"
+    assert decide(roster, facts(private, P(None, "+16175558888"), ME)).series.code == "NON-RECORD"
+
 def test_what_fits_nothing_is_unscheduled_and_in_review(roster: Roster) -> None:
     decision = decide(roster, facts("ok", fmt="printout-pdf", owner=None))
     assert decision.series.code == "UNSCHEDULED" and decision.series_question and decision.in_review

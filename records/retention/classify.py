@@ -32,7 +32,7 @@ from records.retention.series import ADMIN, EMPTY_MODEL, PERSONAL, SCHOOL, Learn
 
 # Bump when a series rule of this module changes: every decision records the version of
 # the matcher, these rules, the lexicon and the learned model that produced it.
-SERIES_RULES_VERSION = "series-3"
+SERIES_RULES_VERSION = "series-4"
 STUDENT_SERIES = ("STU-TEMPORARY", "STU-TRANSCRIPT", "STU-SPED")
 STUDENT_DEFAULT_BONUS = 2.0  # "correspondence about an identified student is STU-TEMPORARY"
 # "... unless it is transcript material or special education": the exception binds over the
@@ -210,12 +210,15 @@ def decide_series(
         and strong_business == 0
         and business <= NONRECORD_MAX_WEAK
         and school <= NONRECORD_MAX_BUSINESS
+        # Private life must show itself: a conversation with no words of either kind is
+        # unknown, not personal, and a person places it (UNSCHEDULED, in review).
+        and personal > 0
     )
     if nonrecord_possible:
         values["NON-RECORD"] = personal + NONRECORD_PRIOR - 2.0 * school
         evidence["NON-RECORD"] = [
             Evidence("rule", "a conversation from a staff member's own account with no student and no school business", NONRECORD_PRIOR),
-            *([Evidence("series-terms", f"{scores[PERSONAL].phrases} private-life phrase(s)", round(personal, 3))] if personal else []),
+            Evidence("series-terms", f"{scores[PERSONAL].phrases} private-life phrase(s)", round(personal, 3)),
         ]
     elif not links and not maybe_student and business + school == 0:
         notes.append("no school business and no student found, but not a staff member's own conversation: a person decides")
