@@ -35,7 +35,7 @@ ROLE_USERS = {"clerk": "casey", "officer": "olivia", "auditor": "avery", "admin"
 # Commands that change nothing, or that no role gates (with why), by their path in the CLI.
 READ_ONLY = {
     "list", "show", "review", "doctor", "quarantine list", "nonrecord list", "hold list", "dispose plan",
-    "dispose list", "schedule show", "schedule evaluate", "user list", "audit verify", "audit log",
+    "dispose list", "schedule show", "schedule evaluate", "user list", "audit verify", "audit log", "intake jobs",
 }  # fmt: skip
 NOT_ROLE_GATED = {
     "init": "creates the installation: no catalog, so no users, exist yet",
@@ -85,6 +85,7 @@ def changing_commands(tmp_path: Path) -> dict[str, tuple[list[str], str, bool]]:
         "schedule confirm": (["schedule", "confirm", "STU-TEMPORARY"], "schedule.confirm", True),
         "ingest": (["ingest", str(pdf)], "ingest", False),
         "quarantine retry": (["quarantine", "retry", "S-NONE"], "quarantine.retry", False),
+        "intake retry": (["intake", "retry", "J-NONE"], "ingest", False),
         "text": (["text", "R-NONE", "--purpose", "security test"], "read", False),
         "classify": (["classify", "R-NONE", "--no-student"], "classify", True),
         "student identify": (["student", "identify", "S1", "--identifier", "email:maya@example.org"], "student.identify", True),

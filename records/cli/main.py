@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from records.cli import audit, classify_cmd, directory, dispose, holds, maintenance, records_cmd, schedule, users
+from records.cli import audit, classify_cmd, directory, dispose, holds, intake, maintenance, records_cmd, schedule, users
 from records.cli.common import ActorOption, HomeOption, JsonOption, emit_json, new_app, open_installation
 
 app = new_app(
@@ -34,6 +34,7 @@ app.add_typer(holds.app, name="hold")
 app.add_typer(dispose.app, name="dispose")
 app.add_typer(maintenance.backup_app, name="backup")
 app.command("sweep")(maintenance.sweep)
+app.add_typer(intake.app, name="intake")
 
 
 @app.command("nightly")

@@ -229,3 +229,50 @@ def counts(session: Session) -> dict[str, int]:
     """Jobs by state (``records doctor`` and the stack script show them)."""
     rows = session.execute(select(IntakeJob.state, func.count()).group_by(IntakeJob.state)).all()
     return {state: 0 for state in (*OPEN_STATES, "done", "failed")} | {state: int(n) for state, n in rows}
+
+
+def list_jobs(session: Session, states: tuple[str, ...] | None = None, *, limit: int = 500) -> list[dict[str, Any]]:
+    """The queue's jobs, newest first: what IT looks at when ``stack.sh status`` counts failures."""
+    query = select(IntakeJob).order_by(IntakeJob.submitted_at.desc(), IntakeJob.id.desc()).limit(limit)
+    if states:
+        query = query.where(IntakeJob.state.in_(states))
+    return [
+        {
+            "id": job.id,
+            "state": job.state,
+            "path": job.path,
+            "origin": job.origin,
+            "submitted_by": job.submitted_by,
+            "submitted_at": audit.format_instant(job.submitted_at),
+            "attempts": job.attempts,
+            "worker": job.worker,
+            "finished_at": audit.format_instant(job.finished_at) if job.finished_at else None,
+            "error": job.error,
+            "status": (job.result or {}).get("status"),
+        }
+        for job in session.execute(query).scalars()
+    ]
+
+
+def requeue(session: Session, job_ids: list[str] | None, *, actor: str, now: dt.datetime | None = None) -> list[str]:
+    """Give failed jobs (these, or all of them with ``None``) back to the queue, attempts reset.
+
+    A job is given up after ``MAX_ATTEMPTS`` so that a file that kills every worker does
+    not loop forever; once IT has fixed the cause (memory, a worker's disk, a file put
+    back), a person hands it back. Only failed jobs move: a waiting, claimed or done job
+    is left as it is. Each requeue is an ``intake.job_requeued`` event.
+    """
+    now = now or _now()
+    query = select(IntakeJob).where(IntakeJob.state == "failed").order_by(IntakeJob.submitted_at, IntakeJob.id).with_for_update()
+    if job_ids is not None:
+        query = query.where(IntakeJob.id.in_(job_ids))
+    moved: list[str] = []
+    events: list[PendingEvent] = []
+    for job in session.execute(query).scalars():
+        events.append(PendingEvent(actor, "intake.job_requeued", "intake_job", job.id, {"attempts": job.attempts}))
+        job.state, job.attempts, job.error, job.result, job.finished_at = "waiting", 0, None, None, None
+        job.worker = job.claim_token = job.lease_until = None
+        moved.append(job.id)
+    if events:
+        audit.append_many(session, events, now=now)
+    return moved
