@@ -110,17 +110,38 @@ def list_(
     format_: Annotated[str | None, typer.Option("--format", help="printout-scan, printout-pdf, email, ...")] = None,
     source: Annotated[str | None, typer.Option("--source", help="Records cut from this source id.")] = None,
     as_of: Annotated[str | None, typer.Option("--as-of", help="The day retention states are computed for (default today).")] = None,
+    dated_from: Annotated[str | None, typer.Option("--from", help="Records with a date on or after this day (YYYY-MM-DD, district time).", show_default=False)] = None,
+    dated_to: Annotated[str | None, typer.Option("--to", help="... and on or before this day.", show_default=False)] = None,
+    words: Annotated[str | None, typer.Option("--text", help="Only records whose text holds every one of these words (needs --purpose; an access event).", show_default=False)] = None,
+    purpose: Annotated[str | None, typer.Option("--purpose", help="Why you search the records' text: it goes into each matched student's access log.", show_default=False)] = None,
+    actor: ActorOption = None,
     home: HomeOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """List records, filtered."""
+    """List records, filtered (by dates, and by words in their text)."""
     if state and state not in STATES:
         raise UsageError(f"--state {state!r}: use one of {', '.join(STATES)}")
     day = parse_date(as_of, "--as-of")
+    start, end = parse_date(dated_from, "--from"), parse_date(dated_to, "--to")
+    if start and end and start > end:
+        raise UsageError(f"--from {start} is after --to {end}")
+    if purpose is not None and words is None:
+        raise UsageError("--purpose goes with --text (a search of the records' text)")
     installation = open_installation(home)
-    where = record_views.RecordFilter(student_id=student, series=series, status=status, format=format_, source_id=source, state=state)
-    with installation.catalog.reading() as session:
-        views = record_views.list_records(session, where, record_views.ViewContext.for_settings(installation.settings, day))
+    where = record_views.RecordFilter(
+        student_id=student, series=series, status=status, format=format_, source_id=source, state=state, dated_from=start, dated_to=end
+    )
+    context = record_views.ViewContext.for_settings(installation.settings, day)
+    if words is not None:
+        from records.flows.search import search_records
+
+        found = search_records(installation, where, words, purpose=purpose or "", actor=actor, context=context)
+        views = found.records
+        if not as_json:
+            note(f"searched the text of {found.read} record(s); {len(views)} match (logged as records.searched)")
+    else:
+        with installation.catalog.reading() as session:
+            views = record_views.list_records(session, where, context)
     if as_json:
         emit_json(views)
         return

@@ -19,6 +19,7 @@ from fastapi.responses import FileResponse, RedirectResponse, Response, Streamin
 from starlette.concurrency import run_in_threadpool
 
 from records.errors import NotFound, UsageError
+from records.flows.search import search_records
 from records.intake.preview import page_png
 from records.storage import audit, classification, directory, disposal, record_views, retention, schedules, web_sessions
 from records.storage import users as user_store
@@ -198,20 +199,8 @@ def register(app: FastAPI) -> None:  # noqa: C901 - one list of routes reads bes
         filters = {name: _text(form, name) for name in names}
         words, purpose = _text(form, "words"), _text(form, "purpose")
         where = _filter(*(filters[name] for name in names))
-        installation = _inst(request)
-        context = record_views.ViewContext.for_settings(installation.settings)
-
-        def search() -> tuple[list[dict[str, Any]], int]:
-            with installation.catalog.reading() as db:  # decrypting never holds the write lock
-                who = authorize(db, viewer.name, "read")
-                candidates = record_views.list_records(db, where, context)
-                matched, read = record_views.match_text(db, installation.content, [r["id"] for r in candidates], words, purpose=purpose)
-            with installation.catalog.writing() as db:  # logged before anything is shown
-                record_views.log_search(db, actor=who, purpose=purpose, matched=matched, read=read)
-            return [r for r in candidates if r["id"] in set(matched)], read
-
-        rows, read = await run_in_threadpool(search)
-        return _records_page(request, filters, rows, len(rows), search={"words": words, "purpose": purpose, "read": read})
+        found = await run_in_threadpool(search_records, _inst(request), where, words, purpose=purpose, actor=viewer.name)
+        return _records_page(request, filters, found.records, len(found.records), search={"words": words, "purpose": purpose, "read": found.read})
 
     def _record_page(request: Request, record_id: str, text: str | None = None, purpose: str | None = None, status_code: int = 200) -> Response:
         installation = _inst(request)
