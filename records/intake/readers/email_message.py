@@ -345,9 +345,12 @@ class Headers:
 
     def __init__(self, message: Message) -> None:
         self.items: list[tuple[str, str]] = [(name.lower(), value) for name, value in message.raw_items() if isinstance(value, str)]
+        self._by_name: dict[str, list[str]] = {}  # looked up a dozen times per message: indexed once
+        for key, value in self.items:
+            self._by_name.setdefault(key, []).append(value)
 
     def all(self, name: str, limit: int = MAX_FIELD_CHARS) -> list[str]:
-        return [_unfold(value)[:limit] for key, value in self.items if key == name]
+        return [_unfold(value)[:limit] for value in self._by_name.get(name, ())]
 
     def first(self, name: str) -> str | None:
         values = self.all(name)
@@ -360,6 +363,8 @@ class Headers:
 
 
 def _unfold(value: str) -> str:
+    if "\n" not in value and "\r" not in value:
+        return value
     return re.sub(r"\r?\n(?=[ \t])|\r(?=[ \t])", "", value).strip("\r\n")
 
 

@@ -49,6 +49,7 @@ class MboxReader(Reader):
 
     name = "mbox"
     streams: ClassVar[bool] = True
+    items_hold_bytes: ClassVar[bool] = True  # every item's content is bytes: safe to read in another process
 
     def score(self, sniff: Sniff) -> float:
         try:
