@@ -61,9 +61,9 @@ def read_stream(planned: Plan, options: ReadOptions, *, timezone: str) -> FileEx
     theirs.close()
     try:
         head = ours.recv()
-    except (EOFError, OSError):
+    except (EOFError, OSError):  # the child could not start or died at once: read here instead
         _stop(child, ours)
-        return FileExtraction(planned.sniff, None, Quarantine("damaged", "reading stopped the reader (the reading process died); ask for a new copy"))
+        return read(planned, options, timezone=timezone)
     result: FileExtraction = head[1]
     if result.extraction is None:
         _stop(child, ours)
