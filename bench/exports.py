@@ -22,6 +22,12 @@ time over its wall time: well under 100 means it waited, on fsync or on other wo
 the cores (the load average is printed before and after each measurement). Both sides of
 the mbox comparison are one single-threaded process, so the rate is also given by CPU
 time ("by CPU"), which other work on the machine disturbs far less than wall time.
+A large mbox is parsed by a child process of ours while ours stores what it has read
+(records/flows/stream_process.py): its CPU time is added to ours, and "ours peak MB" is
+the sum of both processes' peaks (the child's alone under "(reader)", sampled twice a
+second from /proc). The bare floor is
+one process on one core, so two stages on two cores can beat it by wall time where
+they cannot by CPU time: compare both figures.
 
 Targets: the memory of ours does not grow with the input (peak at full size / peak at a
 quarter near 1, taken here as at most 1.25), and ours reads an mbox at least 0.5 as fast
@@ -37,11 +43,13 @@ import email.utils
 import json
 import os
 import random
+import resource
 import shutil
 import subprocess
 import sys
 import tempfile
 import textwrap
+import threading
 import time
 import zipfile
 from email.message import EmailMessage
@@ -224,12 +232,59 @@ def child_ours(path: Path, home: Path) -> dict[str, Any]:
     readers()  # the readers' imports are the process's start-up, left out as the bare side's are
     base = peak_mb()
     cpu, start = cpu_seconds(), time.perf_counter()
+    children_cpu = _children_cpu()
+    watch = _ReaderPeak()
     [report] = process_batch(installation, [path], actor="system:bench")
     seconds = time.perf_counter() - start
+    # A large mbox is parsed by a child process (records/flows/stream_process.py): its CPU
+    # time (it has ended and been waited for) and its peak memory are ours too.
+    helper_mb = watch.stop()
     return {
-        "seconds": seconds, "cpu_s": cpu_seconds() - cpu, "peak_mb": peak_mb(), "base_mb": base,
-        "status": report.status, "records": len(report.records), "reason": report.reason,
+        "seconds": seconds, "cpu_s": cpu_seconds() - cpu + _children_cpu() - children_cpu, "peak_mb": peak_mb() + helper_mb,
+        "helper_mb": helper_mb, "base_mb": base, "status": report.status, "records": len(report.records), "reason": report.reason,
     }
+
+
+class _ReaderPeak(threading.Thread):
+    """The largest peak (``VmHWM``) of this process's Python children, sampled twice a second.
+
+    ``RUSAGE_CHILDREN`` cannot tell: it keeps one maximum over every child, and a
+    subprocess forked from this process (a helper program run on an attachment) counts
+    this process's own memory there.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(daemon=True)
+        self.peaks: dict[int, float] = {}
+        self.done = threading.Event()
+        self.start()
+
+    def run(self) -> None:
+        while not self.done.wait(0.5):
+            self.sample()
+
+    def sample(self) -> None:
+        for children in Path("/proc/self/task").glob("*/children"):
+            for pid in children.read_text().split():
+                try:
+                    status = Path(f"/proc/{pid}/status").read_text()
+                    if "multiprocessing" not in Path(f"/proc/{pid}/cmdline").read_text():
+                        continue
+                except OSError:
+                    continue
+                for line in status.splitlines():
+                    if line.startswith("VmHWM:"):
+                        self.peaks[int(pid)] = max(self.peaks.get(int(pid), 0.0), int(line.split()[1]) / 1024)
+
+    def stop(self) -> float:
+        self.done.set()
+        self.join()
+        return max(self.peaks.values(), default=0.0)
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def child_bare(path: Path) -> dict[str, Any]:
@@ -309,7 +364,7 @@ def main() -> None:
             rows.append((kind, path.stat().st_size, count, ours, bare))
 
     print()
-    header = f"{'input':<10}{'size MB':>9}{'messages':>10}{'records':>9}{'ours s':>8}{'CPU %':>7}{'ours msg/s':>12}{'bare msg/s':>12}{'ours/bare':>11}{'by CPU':>8}{'ours peak MB':>14}{'(at start)':>12}  status"
+    header = f"{'input':<10}{'size MB':>9}{'messages':>10}{'records':>9}{'ours s':>8}{'CPU %':>7}{'ours msg/s':>12}{'bare msg/s':>12}{'ours/bare':>11}{'by CPU':>8}{'ours peak MB':>14}{'(at start)':>12}{'(reader)':>10}  status"
     print(header)
     print("-" * len(header))
     for kind, size, count, ours, bare in rows:
@@ -322,7 +377,7 @@ def main() -> None:
         ratio_cell = f"{rate / bare_rate:>11.2f}" if bare_rate else f"{'-':>11}"
         cpu_cell = f"{bare['cpu_s'] / ours['cpu_s']:>8.2f}" if bare_rate else f"{'-':>8}"
         status = ours["status"] + (f" ({ours['reason']})" if ours.get("reason") else "")
-        print(f"{kind:<10}{size / 1024**2:>9.1f}{count:>10}{ours['records']:>9}{ours['seconds']:>8.1f}{100 * ours['cpu_s'] / ours['seconds']:>7.0f}{rate:>12.0f}{bare_cell}{ratio_cell}{cpu_cell}{ours['peak_mb']:>14.0f}{ours['base_mb']:>12.0f}  {status}")
+        print(f"{kind:<10}{size / 1024**2:>9.1f}{count:>10}{ours['records']:>9}{ours['seconds']:>8.1f}{100 * ours['cpu_s'] / ours['seconds']:>7.0f}{rate:>12.0f}{bare_cell}{ratio_cell}{cpu_cell}{ours['peak_mb']:>14.0f}{ours['base_mb']:>12.0f}{ours.get('helper_mb', 0):>10.0f}  {status}")
         if bare and "error" in bare:
             print(f"{'':<10}bare FAILED: {bare['error']}")
     print()

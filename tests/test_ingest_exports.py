@@ -298,3 +298,72 @@ def test_a_streamed_source_ends_ingested_in_the_catalog_not_only_in_the_report(i
         assert session.get(Source, report.id).status == "ingested"
     again = process_batch(installation, [path], actor="system:test")
     assert again[0].status == "duplicate"  # not resumed as an unfinished source
+
+
+def test_a_large_mbox_read_in_its_own_process_comes_out_as_read_here(installation, tmp_path, monkeypatch):
+    """The reading process (stream_process) changes where the work runs, not what is kept:
+    the same records in the same order, the same partial reason, duplicates and forward
+    links, over several chunks and several batches sent between the processes."""
+    import random
+
+    import records.flows.ingest as flow_ingest
+    import records.flows.stream_process as stream_process
+
+    monkeypatch.setattr(flow_ingest, "STREAM_CHUNK", 3)
+    monkeypatch.setattr(stream_process, "BATCH_ITEMS", 2)
+    original, forward = _absence_and_forward()
+    notes = []
+    for n in range(5):
+        note = email.message.EmailMessage()
+        note["From"] = f"Parent {n} <parent{n}@example.net>"
+        note["To"] = "Elena Rivera <erivera@schools.example.org>"
+        note["Subject"] = f"Bus schedule {n}"
+        note["Date"] = f"Tue, 0{n + 1} Oct 2024 09:00:00 -0400"
+        note["Message-ID"] = f"<bus-{n}@example.net>"
+        note.set_content(f"The bus leaves at eight thirty ({n}).")
+        if n == 2:
+            note.add_attachment("student,score\nMaya,93\n", subtype="csv", filename="scores.csv")
+        notes.append(note)
+    garbage = random.Random(7).randbytes(4096).replace(b"\n", b" ").replace(b"\r", b" ")
+
+    def mbox(path: Path, year: int) -> Path:
+        separator = b"From 1773664405479613283@xxx Tue Aug 08 12:36:29 +0000 %d\n" % year
+        parts = [bytes(m).replace(b"\r\n", b"\n") for m in [notes[0], forward, notes[1], original, notes[2]]]
+        parts += [garbage + b"\n", bytes(original).replace(b"\r\n", b"\n")] + [bytes(m).replace(b"\r\n", b"\n") for m in notes[3:]]
+        path.write_bytes(b"".join(separator + part + b"\n" for part in parts))
+        return path
+
+    used: list[int] = []
+    real = stream_process._received
+
+    def counted(*args):  # type: ignore[no-untyped-def]
+        used.append(1)
+        return real(*args)
+
+    monkeypatch.setattr(stream_process, "_received", counted)
+    monkeypatch.setattr(stream_process, "MIN_BYTES", 10**12)
+    [here] = process_batch(installation, [mbox(tmp_path / "here.mbox", 2023)], actor="system:test")
+    assert not used
+    monkeypatch.setattr(stream_process, "MIN_BYTES", 0)
+    [apart] = process_batch(installation, [mbox(tmp_path / "apart.mbox", 2024)], actor="system:test")
+    assert used  # read by the child process
+    assert here.status == apart.status == "partial"
+    assert here.reason == apart.reason and "message 6" in apart.reason and "no header block" in apart.reason
+    assert len(here.records) == len(apart.records) == 8  # 7 messages (one twice) and the csv
+    with installation.catalog.reading() as session:
+        by_id = {r.id: r for r in session.execute(select(Record).where(Record.id.in_(here.records + apart.records))).scalars()}
+
+    def described(ids: list[str]) -> list[tuple]:
+        return [
+            (r.format, r.locator, r.sent_at_first, r.sent_at_last, r.participants, r.text_chars, r.content_sha256, r.is_forward, r.origin_key)
+            for r in (by_id[i] for i in ids)
+        ]
+
+    assert described(apart.records) == described(here.records)
+    # The messages are the same records (deduplicated); the attachment, which has no dedupe key, is stored again.
+    assert [i for i in apart.records if by_id[i].format != "attachment"] == [i for i in here.records if by_id[i].format != "attachment"]
+    rows = {by_id[i].locator: by_id[i] for i in here.records}
+    assert rows["<fwd999@schools.example.org>"].forward_of == rows["<abc123@mail.example.net>"].id
+    assert "<bus-2@example.net>/scores.csv" in rows
+    seen = [e.subject_id for e in _events(installation, "record.seen")]
+    assert seen.count(rows["<abc123@mail.example.net>"].id) == 3  # repeated in the first file, then both in the second

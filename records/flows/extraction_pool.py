@@ -4,7 +4,8 @@ Files of a batch are read in parallel, each worker doing one OCR page at a time 
 ``OMP_THREAD_LIMIT=1`` (prefect-notes.md: OpenMP threads fighting over two cores made
 a page seven times slower). Workers are spawned, not forked, because the parent runs
 Prefect's threads and a fork would copy their locks. Streaming readers (an mbox, an
-export) never go to the pool: their items are consumed here, chunk by chunk.
+export) never go to the pool: their items are consumed here, chunk by chunk (a large
+mbox is read by a process of its own meanwhile: ``stream_process``).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
+from records.flows.stream_process import read_stream
 from records.intake.model import Quarantine, ReadOptions
 from records.intake.pipeline import FileExtraction, Plan, plan, read, read_sniffed
 
@@ -57,7 +59,7 @@ def extract_many(paths: list[Path], options: list[ReadOptions], timezone: str) -
         if isinstance(planned, FileExtraction):
             results[i] = planned
         elif planned.streams:
-            results[i] = read(planned, options[i], timezone=timezone)
+            results[i] = read_stream(planned, options[i], timezone=timezone)
     if len(pooled) == 1 or workers() == 1:
         for i in pooled:
             planned = plans[i]

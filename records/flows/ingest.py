@@ -29,6 +29,7 @@ from records import logs
 from records.flows import progress
 from records.flows.classify import classify_records
 from records.flows.extraction_pool import extract_many
+from records.flows.stream_process import StreamStopped
 from records.intake.collect import batches, collect_files, group_companions
 from records.intake.model import Quarantine, ReadOptions
 from records.intake.pipeline import FileDigest, FileExtraction, digest, extract
@@ -151,7 +152,8 @@ def _take(items: Any, count: int, problems: list[str], done: int, max_bytes: int
         problems.append(f"stopped after {done + len(chunk)} records: {stop.reason}")
         return chunk + [None], True
     except Exception as exc:  # noqa: BLE001 - keep what was read, say where it stopped
-        problems.append(f"stopped after {done + len(chunk)} records: the file could not be read further ({type(exc).__name__})")
+        kind = exc.kind if isinstance(exc, StreamStopped) else type(exc).__name__  # read in another process: its own error
+        problems.append(f"stopped after {done + len(chunk)} records: the file could not be read further ({kind})")
         return chunk + [None], True
     return chunk, False
 

@@ -39,7 +39,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from email import policy
-from email.message import Message
+from email.message import EmailMessage, Message
 from email.headerregistry import HeaderRegistry
 from email.parser import BytesParser
 from email.utils import getaddresses, parsedate_to_datetime
@@ -82,6 +82,7 @@ KNOWN_HEADERS = frozenset(
 ADDRESS_HEADERS = ("from", "sender", "to", "cc", "bcc", "reply-to")
 
 _NL = re.compile(r"\r\n|\r|\n")
+_BLANK_LINE = re.compile(rb"\n[\r\n]|\r\r")  # two line ends in a row (CR, LF or CRLF): an empty line
 _FIELD = re.compile(r"^([!-9;-~]+)[ \t]*:")
 
 
@@ -111,7 +112,31 @@ class _MemoHeaders(HeaderRegistry):
         return found
 
 
-POLICY = policy.default.clone(header_factory=_MemoHeaders())
+class _MemoParams(EmailMessage):
+    """``EmailMessage`` whose header parameters (charset, name, filename) are parsed once
+    per distinct header value: every part is asked for them two or three times, and an
+    mbox repeats the same few Content-Type values. Same results (a pure function of the
+    value); the table is bounded and hands out copies."""
+
+    def _get_params_preserve(self, failobj: Any, header: str) -> Any:
+        value = self.get(header)
+        if value is None:
+            return failobj
+        key = (header.lower(), str(value))
+        if len(key[1]) > 1024:
+            return super()._get_params_preserve(failobj, header)  # type: ignore[misc]
+        found = _PARAMS_SEEN.get(key)
+        if found is None:
+            found = super()._get_params_preserve(failobj, header)  # type: ignore[misc]
+            if len(_PARAMS_SEEN) >= 4096:
+                _PARAMS_SEEN.clear()
+            _PARAMS_SEEN[key] = found
+        return list(found)
+
+
+_PARAMS_SEEN: dict[tuple[str, str], Any] = {}
+
+POLICY = policy.default.clone(header_factory=_MemoHeaders(), message_factory=_MemoParams)
 
 # --------------------------------------------------------------------------- the reader
 
@@ -150,10 +175,14 @@ def header_stats(head: bytes, skip_lines: int = 0) -> tuple[int, int]:
     here as a header is what the parser will take as one. A block that does not start with
     a header line counts as none.
     """
-    text = head.decode("latin-1")
-    lines = _NL.split(text)
-    if len(head) >= 65536 and len(lines) > 1:
-        lines = lines[:-1]  # the last line of a cut head may be partial
+    blank = _BLANK_LINE.search(head) if skip_lines <= 1 else None
+    if blank is not None:
+        # Nothing after the first blank line is looked at: a message's body is not split.
+        lines = _NL.split(head[: blank.start() + 1].decode("latin-1"))
+    else:
+        lines = _NL.split(head.decode("latin-1"))
+        if len(head) >= 65536 and len(lines) > 1:
+            lines = lines[:-1]  # the last line of a cut head may be partial
     known = count = 0
     for line in lines[skip_lines:]:
         if line == "":
@@ -345,9 +374,12 @@ class Headers:
 
     def __init__(self, message: Message) -> None:
         self.items: list[tuple[str, str]] = [(name.lower(), value) for name, value in message.raw_items() if isinstance(value, str)]
+        self._by_name: dict[str, list[str]] = {}  # looked up a dozen times per message: indexed once
+        for key, value in self.items:
+            self._by_name.setdefault(key, []).append(value)
 
     def all(self, name: str, limit: int = MAX_FIELD_CHARS) -> list[str]:
-        return [_unfold(value)[:limit] for key, value in self.items if key == name]
+        return [_unfold(value)[:limit] for value in self._by_name.get(name, ())]
 
     def first(self, name: str) -> str | None:
         values = self.all(name)
@@ -360,6 +392,8 @@ class Headers:
 
 
 def _unfold(value: str) -> str:
+    if "\n" not in value and "\r" not in value:
+        return value
     return re.sub(r"\r?\n(?=[ \t])|\r(?=[ \t])", "", value).strip("\r\n")
 
 

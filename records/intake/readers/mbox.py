@@ -23,6 +23,7 @@ Plain functions over plain data: no database, no Prefect.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -49,6 +50,7 @@ class MboxReader(Reader):
 
     name = "mbox"
     streams: ClassVar[bool] = True
+    items_hold_bytes: ClassVar[bool] = True  # every item's content is bytes: safe to read in another process
 
     def score(self, sniff: Sniff) -> float:
         try:
@@ -123,7 +125,7 @@ def split_mbox(handle: BinaryIO, limit: int = MAX_EMAIL_BYTES) -> Iterator[RawMe
     number = offset = 0
     after_blank = line_start = True
     held: tuple[bytes, int] | None = None  # a "From " line waiting for the next line to decide
-    for piece in iter(lambda: handle.readline(MAX_LINE), b""):
+    for piece in iter(functools.partial(handle.readline, MAX_LINE), b""):
         here, starts = offset, line_start
         offset += len(piece)
         line_start = piece.endswith(b"\n")
@@ -148,7 +150,7 @@ def split_mbox(handle: BinaryIO, limit: int = MAX_EMAIL_BYTES) -> Iterator[RawMe
                 held = (piece, here)
             continue
         if building is not None:
-            building.add(piece[1:] if starts and _QUOTED_FROM.match(piece) else piece)
+            building.add(piece[1:] if starts and piece[:1] == b">" and _QUOTED_FROM.match(piece) else piece)
         after_blank = starts and piece in (b"\n", b"\r\n")
     if held is not None and building is not None:
         building.add(held[0])
