@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -55,16 +56,41 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-def _lanes_running(api: str) -> int:
-    """How many intake-lane task runs are running (their lanes are polling the queue)."""
+def _lanes_polling(url: str) -> int:
+    """How many lanes poll the queue, as the lanes themselves record it in the catalog.
+
+    Not Prefect's task-run states: a task run in a Dask worker process reports RUNNING
+    through the events its own process sends, late on a loaded machine, or not at all.
+    """
+    from records.storage import intake_queue
+    from records.storage.db import Catalog
+
+    catalog = Catalog(url)
+    try:
+        with catalog.reading() as session:
+            return intake_queue.lanes_polling(session)
+    finally:
+        catalog.engine.dispose()
+
+
+def _ended_runs(home: Path) -> list[str]:
+    """The intake-worker flow runs that ended already (crashed, failed, cancelled): their lanes never will start."""
     from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import TaskRunFilter, TaskRunFilterName, TaskRunFilterState, TaskRunFilterStateType
 
     with get_client(sync_client=True) as client:
-        runs = client.read_task_runs(
-            task_run_filter=TaskRunFilter(name=TaskRunFilterName(like_="intake-lane"), state=TaskRunFilterState(type=TaskRunFilterStateType(any_=["RUNNING"])))
-        )
-    return len(runs)
+        runs = client.read_flow_runs()
+    return [f"{run.name}: {run.state_type.value if run.state_type else '?'} {run.state.message if run.state else ''}"
+            for run in runs if run.state and run.state.is_final()]
+
+
+def _stack_logs(home: Path, keep: Path) -> str:
+    """The last lines of the stack's logs, and a copy of them under ``keep`` (the scratch folder goes at exit)."""
+    keep.mkdir(parents=True, exist_ok=True)
+    tails = []
+    for log in sorted((home / "prefect" / "stack").glob("*.log")):
+        shutil.copy(log, keep / log.name)
+        tails.append(f"\n--- {log.name} (last lines)\n" + "\n".join(log.read_text(errors="replace").splitlines()[-30:]))
+    return "".join(tails) + f"\n(whole logs kept in {keep})"
 
 
 def run_config(name: str, files: list[Path], server_url: str, port: int, scratch: Path) -> dict[str, float]:
@@ -87,12 +113,12 @@ def run_config(name: str, files: list[Path], server_url: str, port: int, scratch
                 subprocess.run([BIN / "prefect", "deployment", "run", "intake-worker/intake-worker", "--param", "linger=900", "--param", f"batch_size={BATCH}"],
                                env=env, check=True, capture_output=True)
             deadline = time.monotonic() + 600
-            while _lanes_running(env["PREFECT_API_URL"]) < lanes:
-                if time.monotonic() > deadline:
-                    # The scratch folder goes when the run ends: show the stack's logs now.
-                    tails = "".join(f"\n--- {log.name} (last lines)\n" + "\n".join(log.read_text(errors="replace").splitlines()[-30:])
-                                    for log in sorted((home / "prefect" / "stack").glob("*.log")))
-                    raise SystemExit(f"{name}: the workers' lanes never started{tails}")
+            while (ready := _lanes_polling(url)) < lanes:
+                ended = _ended_runs(home)
+                if ended or time.monotonic() > deadline:
+                    why = f"a flow run ended before its lanes started ({'; '.join(ended)})" if ended else f"only {ready} of {lanes} lanes started in 600 s"
+                    keep = Path(tempfile.gettempdir()) / f"scale-bench-logs-{time.strftime('%Y%m%dT%H%M%S')}-{name.replace(' ', '-')}"
+                    raise SystemExit(f"{name}: {why}{_stack_logs(home, keep)}")
                 time.sleep(2)
             return _time_submission(files, url, home)
         finally:

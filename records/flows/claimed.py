@@ -83,10 +83,15 @@ def task_runner(installation: Installation) -> tuple[Any, int]:
 
 
 class Heartbeat:
-    """Renews the leases of the claims a lane holds, from a thread, while it works."""
+    """Renews the leases of the claims a lane holds, from a thread, while it works.
 
-    def __init__(self, installation: Installation) -> None:
+    With a ``worker`` it also keeps the lane's own row fresh (``intake_queue.lane_seen``)
+    while the lane waits for work, so that its presence is visible in the catalog.
+    """
+
+    def __init__(self, installation: Installation, worker: str | None = None) -> None:
         self.installation = installation
+        self.worker = worker
         self.tokens: set[str] = set()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="records-lease-heartbeat", daemon=True)
@@ -103,11 +108,12 @@ class Heartbeat:
         interval = max(0.5, queue.lease_seconds() / 3)
         while not self._stop.wait(interval):
             tokens = sorted(self.tokens)
-            if not tokens:
+            if not tokens and not self.worker:
                 continue
             try:
                 with self.installation.catalog.writing() as session:
                     queue.heartbeat(session, tokens)
+                    queue.lane_seen(session, [self.worker] if self.worker else [])
             except Exception:  # noqa: BLE001 - a missed beat is retried; the lease has slack for two
                 continue
 
@@ -198,12 +204,29 @@ def work_one_claim(installation: Installation, beat: Heartbeat, worker: str, bat
 
 @task(name="intake-lane")
 def intake_lane(home: str | None, batch_size: int = BATCH_SIZE, linger: float = 0.0) -> int:
-    """Claim and ingest batches until none waits (for ``linger`` seconds); how many jobs it claimed."""
+    """Claim and ingest batches until none waits (for ``linger`` seconds); how many jobs it claimed.
+
+    The lane's row in ``intake_lanes`` says it polls the queue, from before its first claim
+    until it returns (see ``intake_queue.lane_started``).
+    """
     installation = open_installation(home)
     worker = worker_name()
+    with installation.catalog.writing() as session:
+        queue.lane_started(session, worker)
+    try:
+        return _poll(installation, worker, batch_size, linger)
+    finally:
+        try:
+            with installation.catalog.writing() as session:
+                queue.lane_stopped(session, worker)
+        except Exception:  # noqa: BLE001 - the database is gone: the row goes stale, lanes_polling ignores it
+            pass
+
+
+def _poll(installation: Installation, worker: str, batch_size: int, linger: float) -> int:
     claimed = failures = 0
     idle_since = time.monotonic()
-    with Heartbeat(installation) as beat:
+    with Heartbeat(installation, worker) as beat:
         while True:
             try:
                 got = work_one_claim(installation, beat, worker, batch_size)
