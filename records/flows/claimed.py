@@ -72,7 +72,8 @@ def task_runner(installation: Installation) -> tuple[Any, int]:
         # Each Dask worker process reads its batch's files one at a time itself (a process
         # pool inside a Dask worker would fight it for the cores).
         os.environ["RECORDS_EXTRACT_WORKERS"] = "1"
-        cluster = {"n_workers": workers, "threads_per_worker": 1, "processes": True, "dashboard_address": None}
+        local_dask_settings()
+        cluster = {"n_workers": workers, "threads_per_worker": 1, "processes": True, "dashboard_address": None, "memory_limit": 0}
         return DaskTaskRunner(cluster_kwargs=cluster), lanes_in_flight(kind, workers)
     if kind not in ("threads", "thread"):
         from records.errors import ConfigurationError
@@ -80,6 +81,32 @@ def task_runner(installation: Installation) -> tuple[Any, int]:
         raise ConfigurationError(f"task runner {kind!r} is not known: use threads or dask (RECORDS_TASK_RUNNER or [scale] in records.toml)")
     lanes = lanes_in_flight(kind, 0)
     return ThreadPoolTaskRunner(max_workers=lanes), lanes
+
+
+# Dask's defaults suit many short tasks; a lane is one long task that runs OCR. Measured on
+# one page image in a Dask worker against a plain process (2 cores): the statistical
+# profiler (a stack sample of every thread each 10 ms) and MALLOC_TRIM_THRESHOLD_=65536
+# (set before spawning, inherited by Tesseract too: every large buffer becomes an mmap and
+# a page-fault storm) made a page's Python work about twice as slow and Tesseract slower.
+# The worker stays daemonic, so ``ocr.ocr_images`` reads a file's pages one at a time in
+# the worker instead of starting a pool of its own: one OCR process per Dask worker.
+LOCAL_DASK_CONFIG: dict[str, Any] = {
+    "distributed.worker.profile.enabled": False,
+    "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,
+    "distributed.worker.daemon": True,
+}
+
+
+def local_dask_settings() -> None:
+    """Apply ``LOCAL_DASK_CONFIG`` in this process, before the local cluster starts.
+
+    ``memory_limit=0`` in the cluster (no memory manager) belongs with it: Dask restarts a
+    worker that nears its share of memory, which kills a lane in mid-batch and leaves its
+    claim waiting for the lease to expire; the readers bound their own memory.
+    """
+    import dask
+
+    dask.config.set(LOCAL_DASK_CONFIG)
 
 
 class Heartbeat:
