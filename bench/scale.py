@@ -10,8 +10,9 @@ process pool, the deployments) with a fresh installation on a fresh PostgreSQL d
 - 2 workers: two process workers, one flow run each, same limits;
 - dask:      one flow run whose two lanes run on a local Dask cluster of two processes.
 
-The intake-worker runs start first and wait (``linger``); once their lanes are running
-the files are submitted to the queue in one transaction and the clock runs until the last
+The intake-worker runs start first and wait (``linger``); once their lanes are polling
+the queue (each lane's row in ``intake_lanes``, written by the lane itself: Prefect's
+task-run states of lanes on Dask workers arrive late or not at all) the files are submitted to the queue in one transaction and the clock runs until the last
 job is done, so server, worker and Dask start-up are left out. Throughput is files per
 second; speed-up is against one worker. Target (issue 8): at least 1.6 with two workers on
 two cores for OCR-heavy work. The load average is printed: on a shared machine other
@@ -73,14 +74,16 @@ def _lanes_polling(url: str) -> int:
         catalog.engine.dispose()
 
 
-def _ended_runs(home: Path) -> list[str]:
-    """The intake-worker flow runs that ended already (crashed, failed, cancelled): their lanes never will start."""
+def _ended_runs() -> list[str]:
+    """The intake-worker flow runs (and their lanes subflows) that ended already: crashed,
+    failed, cancelled or done, their lanes will never start. Other deployments' runs (the
+    inbox on its schedule) are not looked at."""
     from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowFilter, FlowFilterName
 
     with get_client(sync_client=True) as client:
-        runs = client.read_flow_runs()
-    return [f"{run.name}: {run.state_type.value if run.state_type else '?'} {run.state.message if run.state else ''}"
-            for run in runs if run.state and run.state.is_final()]
+        runs = client.read_flow_runs(flow_filter=FlowFilter(name=FlowFilterName(any_=["intake-worker", "intake-lanes"])))
+    return [f"{run.name}: {run.state.name} {run.state.message or ''}".strip() for run in runs if run.state and run.state.is_final()]
 
 
 def _stack_logs(home: Path, keep: Path) -> str:
@@ -114,7 +117,7 @@ def run_config(name: str, files: list[Path], server_url: str, port: int, scratch
                                env=env, check=True, capture_output=True)
             deadline = time.monotonic() + 600
             while (ready := _lanes_polling(url)) < lanes:
-                ended = _ended_runs(home)
+                ended = _ended_runs()
                 if ended or time.monotonic() > deadline:
                     why = f"a flow run ended before its lanes started ({'; '.join(ended)})" if ended else f"only {ready} of {lanes} lanes started in 600 s"
                     keep = Path(tempfile.gettempdir()) / f"scale-bench-logs-{time.strftime('%Y%m%dT%H%M%S')}-{name.replace(' ', '-')}"

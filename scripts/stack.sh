@@ -127,6 +127,7 @@ from records.storage import intake_queue
 installation = open_installation(None)
 with installation.catalog.reading() as session:
     print("intake queue:", ", ".join(f"{state} {n}" for state, n in intake_queue.counts(session).items()))
+    print("lanes polling:", intake_queue.lanes_polling(session))
 EOF
   return $code
 }
