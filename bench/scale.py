@@ -96,21 +96,23 @@ def _stack_logs(home: Path, keep: Path) -> str:
     return "".join(tails) + f"\n(whole logs kept in {keep})"
 
 
-def run_config(name: str, files: list[Path], server_url: str, port: int, scratch: Path) -> dict[str, float]:
+def run_config(name: str, files: list[Path], server_url: str, scratch: Path) -> dict[str, float]:
     workers, extra = CONFIGS[name]
     lanes = 2 if extra["RECORDS_TASK_RUNNER"] == "dask" else workers
     with temporary_postgres(server_url, "records_scale") as url:
         home = scratch / name.replace(" ", "-")
+        port = _free_port()  # chosen now, not before the pile was written: another process may have taken it since
         env = {**os.environ, **extra, "RECORDS_HOME": str(home), "RECORDS_DATABASE_URL": url, "RECORDS_PREFECT_PORT": str(port),
                "RECORDS_EXTRACT_WORKERS": "1", "PREFECT_HOME": str(home / "prefect"), "PREFECT_API_URL": f"http://127.0.0.1:{port}/api"}
         for variable in ("RECORDS_KEYSTORE", "RECORDS_STORE_URL"):
             env.pop(variable, None)
         subprocess.run([BIN / "records", "init", "--json"], env=env, check=True, capture_output=True)
         stack = [str(ROOT / "scripts" / "stack.sh")]
-        started = subprocess.run([*stack, "start", "--workers", str(workers), "--limit", "1"], env=env, capture_output=True, text=True)
-        if started.returncode:
-            raise SystemExit(f"{name}: the stack did not start: {started.stderr}")
-        try:
+        try:  # stopped in any case: a stack that half started leaves a server or workers behind
+            started = subprocess.run([*stack, "start", "--workers", str(workers), "--limit", "1"], env=env, capture_output=True, text=True)
+            if started.returncode:
+                keep = Path(tempfile.gettempdir()) / f"scale-bench-logs-{time.strftime('%Y%m%dT%H%M%S')}-{name.replace(' ', '-')}"
+                raise SystemExit(f"{name}: the stack did not start: {started.stdout}{started.stderr}{_stack_logs(home, keep)}")
             os.environ["PREFECT_API_URL"] = env["PREFECT_API_URL"]
             for _ in range(workers):
                 subprocess.run([BIN / "prefect", "deployment", "run", "intake-worker/intake-worker", "--param", "linger=900", "--param", f"batch_size={BATCH}"],
@@ -167,10 +169,9 @@ def main() -> None:
         pile = write_pile(scratch / "pile", args.files, scans=int(args.files * args.scan_share), copies=max(1, args.files // 100))
         print(f"{len(pile.files)} files ({int(args.files * args.scan_share)} scans, {len(pile.copies)} copies), {os.cpu_count()} cores, "
               f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
-        port = _free_port()
         results = {}
         for name in args.only or list(CONFIGS):
-            results[name] = run_config(name, pile.files, args.postgres, port, scratch)
+            results[name] = run_config(name, pile.files, args.postgres, scratch)
             r = results[name]
             print(f"  {name:10} {r['seconds']:8.1f} s  {r['files_per_second']:7.2f} files/s  sources {r['sources']}  "
                   f"(load average {os.getloadavg()[0]:.2f})", flush=True)
