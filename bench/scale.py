@@ -74,15 +74,21 @@ def _lanes_polling(url: str) -> int:
         catalog.engine.dispose()
 
 
-def _ended_runs() -> list[str]:
+def _ended_runs(api: str) -> list[str]:
     """The intake-worker flow runs (and their lanes subflows) that ended already: crashed,
     failed, cancelled or done, their lanes will never start. Other deployments' runs (the
-    inbox on its schedule) are not looked at."""
+    inbox on its schedule) are not looked at. ``api`` explicitly: each configuration has a
+    server (and port) of its own, and Prefect's settings are read once per process."""
+    import httpx
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import FlowFilter, FlowFilterName
+    from prefect.settings import PREFECT_API_URL, temporary_settings
 
-    with get_client(sync_client=True) as client:
-        runs = client.read_flow_runs(flow_filter=FlowFilter(name=FlowFilterName(any_=["intake-worker", "intake-lanes"])))
+    try:
+        with temporary_settings({PREFECT_API_URL: api}), get_client(sync_client=True) as client:
+            runs = client.read_flow_runs(flow_filter=FlowFilter(name=FlowFilterName(any_=["intake-worker", "intake-lanes"])))
+    except httpx.HTTPError:  # the server is busy: no news, ask again at the next poll
+        return []
     return [f"{run.name}: {run.state.name} {run.state.message or ''}".strip() for run in runs if run.state and run.state.is_final()]
 
 
@@ -113,13 +119,12 @@ def run_config(name: str, files: list[Path], server_url: str, scratch: Path) -> 
             if started.returncode:
                 keep = Path(tempfile.gettempdir()) / f"scale-bench-logs-{time.strftime('%Y%m%dT%H%M%S')}-{name.replace(' ', '-')}"
                 raise SystemExit(f"{name}: the stack did not start: {started.stdout}{started.stderr}{_stack_logs(home, keep)}")
-            os.environ["PREFECT_API_URL"] = env["PREFECT_API_URL"]
             for _ in range(workers):
                 subprocess.run([BIN / "prefect", "deployment", "run", "intake-worker/intake-worker", "--param", "linger=900", "--param", f"batch_size={BATCH}"],
                                env=env, check=True, capture_output=True)
             deadline = time.monotonic() + 600
             while (ready := _lanes_polling(url)) < lanes:
-                ended = _ended_runs()
+                ended = _ended_runs(env["PREFECT_API_URL"])
                 if ended or time.monotonic() > deadline:
                     why = f"a flow run ended before its lanes started ({'; '.join(ended)})" if ended else f"only {ready} of {lanes} lanes started in 600 s"
                     keep = Path(tempfile.gettempdir()) / f"scale-bench-logs-{time.strftime('%Y%m%dT%H%M%S')}-{name.replace(' ', '-')}"
