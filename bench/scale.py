@@ -10,8 +10,9 @@ process pool, the deployments) with a fresh installation on a fresh PostgreSQL d
 - 2 workers: two process workers, one flow run each, same limits;
 - dask:      one flow run whose two lanes run on a local Dask cluster of two processes.
 
-The intake-worker runs start first and wait (``linger``); once their lanes are running
-the files are submitted to the queue in one transaction and the clock runs until the last
+The intake-worker runs start first and wait (``linger``); once their lanes are polling
+the queue (each lane's row in ``intake_lanes``, written by the lane itself: Prefect's
+task-run states of lanes on Dask workers arrive late or not at all) the files are submitted to the queue in one transaction and the clock runs until the last
 job is done, so server, worker and Dask start-up are left out. Throughput is files per
 second; speed-up is against one worker. Target (issue 8): at least 1.6 with two workers on
 two cores for OCR-heavy work. The load average is printed: on a shared machine other
@@ -23,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -55,44 +57,78 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-def _lanes_running(api: str) -> int:
-    """How many intake-lane task runs are running (their lanes are polling the queue)."""
+def _lanes_polling(url: str) -> int:
+    """How many lanes poll the queue, as the lanes themselves record it in the catalog.
+
+    Not Prefect's task-run states: a task run in a Dask worker process reports RUNNING
+    through the events its own process sends, late on a loaded machine, or not at all.
+    """
+    from records.storage import intake_queue
+    from records.storage.db import Catalog
+
+    catalog = Catalog(url)
+    try:
+        with catalog.reading() as session:
+            return intake_queue.lanes_polling(session)
+    finally:
+        catalog.engine.dispose()
+
+
+def _ended_runs(api: str) -> list[str]:
+    """The intake-worker flow runs (and their lanes subflows) that ended already: crashed,
+    failed, cancelled or done, their lanes will never start. Other deployments' runs (the
+    inbox on its schedule) are not looked at. ``api`` explicitly: each configuration has a
+    server (and port) of its own, and Prefect's settings are read once per process."""
+    import httpx
     from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import TaskRunFilter, TaskRunFilterName, TaskRunFilterState, TaskRunFilterStateType
+    from prefect.client.schemas.filters import FlowFilter, FlowFilterName
+    from prefect.settings import PREFECT_API_URL, temporary_settings
 
-    with get_client(sync_client=True) as client:
-        runs = client.read_task_runs(
-            task_run_filter=TaskRunFilter(name=TaskRunFilterName(like_="intake-lane"), state=TaskRunFilterState(type=TaskRunFilterStateType(any_=["RUNNING"])))
-        )
-    return len(runs)
+    try:
+        with temporary_settings({PREFECT_API_URL: api}), get_client(sync_client=True) as client:
+            runs = client.read_flow_runs(flow_filter=FlowFilter(name=FlowFilterName(any_=["intake-worker", "intake-lanes"])))
+    except httpx.HTTPError:  # the server is busy: no news, ask again at the next poll
+        return []
+    return [f"{run.name}: {run.state.name} {run.state.message or ''}".strip() for run in runs if run.state and run.state.is_final()]
 
 
-def run_config(name: str, files: list[Path], server_url: str, port: int, scratch: Path) -> dict[str, float]:
+def _stack_logs(home: Path, keep: Path) -> str:
+    """The last lines of the stack's logs, and a copy of them under ``keep`` (the scratch folder goes at exit)."""
+    keep.mkdir(parents=True, exist_ok=True)
+    tails = []
+    for log in sorted((home / "prefect" / "stack").glob("*.log")):
+        shutil.copy(log, keep / log.name)
+        tails.append(f"\n--- {log.name} (last lines)\n" + "\n".join(log.read_text(errors="replace").splitlines()[-30:]))
+    return "".join(tails) + f"\n(whole logs kept in {keep})"
+
+
+def run_config(name: str, files: list[Path], server_url: str, scratch: Path) -> dict[str, float]:
     workers, extra = CONFIGS[name]
     lanes = 2 if extra["RECORDS_TASK_RUNNER"] == "dask" else workers
     with temporary_postgres(server_url, "records_scale") as url:
         home = scratch / name.replace(" ", "-")
+        port = _free_port()  # chosen now, not before the pile was written: another process may have taken it since
         env = {**os.environ, **extra, "RECORDS_HOME": str(home), "RECORDS_DATABASE_URL": url, "RECORDS_PREFECT_PORT": str(port),
                "RECORDS_EXTRACT_WORKERS": "1", "PREFECT_HOME": str(home / "prefect"), "PREFECT_API_URL": f"http://127.0.0.1:{port}/api"}
         for variable in ("RECORDS_KEYSTORE", "RECORDS_STORE_URL"):
             env.pop(variable, None)
         subprocess.run([BIN / "records", "init", "--json"], env=env, check=True, capture_output=True)
         stack = [str(ROOT / "scripts" / "stack.sh")]
-        started = subprocess.run([*stack, "start", "--workers", str(workers), "--limit", "1"], env=env, capture_output=True, text=True)
-        if started.returncode:
-            raise SystemExit(f"{name}: the stack did not start: {started.stderr}")
-        try:
-            os.environ["PREFECT_API_URL"] = env["PREFECT_API_URL"]
+        try:  # stopped in any case: a stack that half started leaves a server or workers behind
+            started = subprocess.run([*stack, "start", "--workers", str(workers), "--limit", "1"], env=env, capture_output=True, text=True)
+            if started.returncode:
+                keep = Path(tempfile.gettempdir()) / f"scale-bench-logs-{time.strftime('%Y%m%dT%H%M%S')}-{name.replace(' ', '-')}"
+                raise SystemExit(f"{name}: the stack did not start: {started.stdout}{started.stderr}{_stack_logs(home, keep)}")
             for _ in range(workers):
                 subprocess.run([BIN / "prefect", "deployment", "run", "intake-worker/intake-worker", "--param", "linger=900", "--param", f"batch_size={BATCH}"],
                                env=env, check=True, capture_output=True)
             deadline = time.monotonic() + 600
-            while _lanes_running(env["PREFECT_API_URL"]) < lanes:
-                if time.monotonic() > deadline:
-                    # The scratch folder goes when the run ends: show the stack's logs now.
-                    tails = "".join(f"\n--- {log.name} (last lines)\n" + "\n".join(log.read_text(errors="replace").splitlines()[-30:])
-                                    for log in sorted((home / "prefect" / "stack").glob("*.log")))
-                    raise SystemExit(f"{name}: the workers' lanes never started{tails}")
+            while (ready := _lanes_polling(url)) < lanes:
+                ended = _ended_runs(env["PREFECT_API_URL"])
+                if ended or time.monotonic() > deadline:
+                    why = f"a flow run ended before its lanes started ({'; '.join(ended)})" if ended else f"only {ready} of {lanes} lanes started in 600 s"
+                    keep = Path(tempfile.gettempdir()) / f"scale-bench-logs-{time.strftime('%Y%m%dT%H%M%S')}-{name.replace(' ', '-')}"
+                    raise SystemExit(f"{name}: {why}{_stack_logs(home, keep)}")
                 time.sleep(2)
             return _time_submission(files, url, home)
         finally:
@@ -138,10 +174,9 @@ def main() -> None:
         pile = write_pile(scratch / "pile", args.files, scans=int(args.files * args.scan_share), copies=max(1, args.files // 100))
         print(f"{len(pile.files)} files ({int(args.files * args.scan_share)} scans, {len(pile.copies)} copies), {os.cpu_count()} cores, "
               f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
-        port = _free_port()
         results = {}
         for name in args.only or list(CONFIGS):
-            results[name] = run_config(name, pile.files, args.postgres, port, scratch)
+            results[name] = run_config(name, pile.files, args.postgres, scratch)
             r = results[name]
             print(f"  {name:10} {r['seconds']:8.1f} s  {r['files_per_second']:7.2f} files/s  sources {r['sources']}  "
                   f"(load average {os.getloadavg()[0]:.2f})", flush=True)

@@ -47,6 +47,18 @@ wait_for_server() {
   done
 }
 
+# A port another process holds would be answered by *its* server: the deployments and the
+# flow runs would go there and no worker of ours would ever see them (bench/scale.py once
+# waited 600 s for lanes that way). Refuse it before starting ours.
+port_is_free() {
+  "$BIN/python" -c "import socket, sys
+s = socket.socket()
+try:
+    s.bind(('127.0.0.1', int(sys.argv[1])))
+except OSError:
+    sys.exit(1)" "$PORT"
+}
+
 start() {
   local workers=2 limit=2
   while [ $# -gt 0 ]; do
@@ -64,12 +76,20 @@ start() {
   if alive "$RUN/server.pid"; then
     echo "stack: the Prefect server runs already (pid $(cat "$RUN/server.pid"))"
   else
+    if ! port_is_free; then
+      echo "stack: port $PORT is taken by another process (another Prefect server?): choose another with RECORDS_PREFECT_PORT" >&2; exit 1
+    fi
     setsid "$BIN/prefect" server start --host 127.0.0.1 --port "$PORT" >"$RUN/server.log" 2>&1 &
     echo $! >"$RUN/server.pid"
   fi
   wait_for_server
+  if ! alive "$RUN/server.pid"; then
+    echo "stack: the Prefect server stopped (another process answers at $PREFECT_API_URL?); see $RUN/server.log" >&2; tail -20 "$RUN/server.log" >&2; exit 1
+  fi
   cd "$ROOT"
-  "$BIN/prefect" work-pool inspect "$POOL" >/dev/null 2>&1 || "$BIN/prefect" work-pool create "$POOL" --type process >"$RUN/deploy.log" 2>&1
+  if ! "$BIN/prefect" work-pool inspect "$POOL" >/dev/null 2>&1; then
+    "$BIN/prefect" work-pool create "$POOL" --type process >"$RUN/deploy.log" 2>&1 || { echo "stack: creating the work pool $POOL failed; see $RUN/deploy.log" >&2; tail -20 "$RUN/deploy.log" >&2; exit 1; }
+  fi
   "$BIN/prefect" --no-prompt deploy --all >>"$RUN/deploy.log" 2>&1 || { echo "stack: deploying failed; see $RUN/deploy.log" >&2; tail -20 "$RUN/deploy.log" >&2; exit 1; }
   for n in $(seq 1 "$workers"); do
     if alive "$RUN/worker-$n.pid"; then continue; fi
@@ -127,6 +147,7 @@ from records.storage import intake_queue
 installation = open_installation(None)
 with installation.catalog.reading() as session:
     print("intake queue:", ", ".join(f"{state} {n}" for state, n in intake_queue.counts(session).items()))
+    print("lanes polling:", intake_queue.lanes_polling(session))
 EOF
   return $code
 }

@@ -240,3 +240,29 @@ def test_a_live_stream_is_not_taken_for_a_crashed_one(installation, tmp_path):
     (again,) = process_batch(installation, [tmp_path / "mail.mbox"], actor="system:test")
     assert first.status == "ingested" and len(first.records) == 3
     assert again.status == "duplicate" and again.id == first.id
+
+
+def test_a_lane_says_it_polls_the_queue_until_it_stops(installation):
+    """The readiness signal that whoever adds work reads (bench/scale.py, operators): the
+    lane's own row in the catalog, whatever task runner it runs on; a lane that died without
+    removing its row stops counting once its row is two leases old."""
+    from records.flows import claimed
+
+    catalog = installation.catalog
+    with catalog.reading() as session:
+        assert queue.lanes_polling(session) == 0
+    lane = threading.Thread(target=claimed.intake_lane.fn, args=(str(installation.paths.home), 5, 5.0))  # waits 5 s for work
+    lane.start()
+    seen = False
+    while lane.is_alive() and not seen:
+        with catalog.reading() as session:
+            seen = queue.lanes_polling(session) == 1
+        time.sleep(0.05)
+    lane.join(60)
+    assert seen, "the lane never said it was polling"
+    with catalog.reading() as session:
+        assert queue.lanes_polling(session) == 0  # it removed its row when it stopped
+    with catalog.writing() as session:
+        queue.lane_started(session, "host-a:1:1", now=dt.datetime.now(dt.UTC) - dt.timedelta(seconds=3 * queue.lease_seconds()))
+    with catalog.reading() as session:
+        assert queue.lanes_polling(session) == 0  # a dead lane's stale row

@@ -72,7 +72,8 @@ def task_runner(installation: Installation) -> tuple[Any, int]:
         # Each Dask worker process reads its batch's files one at a time itself (a process
         # pool inside a Dask worker would fight it for the cores).
         os.environ["RECORDS_EXTRACT_WORKERS"] = "1"
-        cluster = {"n_workers": workers, "threads_per_worker": 1, "processes": True, "dashboard_address": None}
+        local_dask_settings()
+        cluster = {"n_workers": workers, "threads_per_worker": 1, "processes": True, "dashboard_address": None, "memory_limit": 0}
         return DaskTaskRunner(cluster_kwargs=cluster), lanes_in_flight(kind, workers)
     if kind not in ("threads", "thread"):
         from records.errors import ConfigurationError
@@ -82,11 +83,42 @@ def task_runner(installation: Installation) -> tuple[Any, int]:
     return ThreadPoolTaskRunner(max_workers=lanes), lanes
 
 
-class Heartbeat:
-    """Renews the leases of the claims a lane holds, from a thread, while it works."""
+# Dask's defaults suit many short tasks; a lane is one long task that runs OCR. Measured on
+# one page image in a Dask worker against a plain process (2 cores): the statistical
+# profiler (a stack sample of every thread each 10 ms) and MALLOC_TRIM_THRESHOLD_=65536
+# (set before spawning, inherited by Tesseract too: every large buffer becomes an mmap and
+# a page-fault storm) made a page's Python work about twice as slow and Tesseract slower.
+# The worker stays daemonic, so ``ocr.ocr_images`` reads a file's pages one at a time in
+# the worker instead of starting a pool of its own: one OCR process per Dask worker.
+LOCAL_DASK_CONFIG: dict[str, Any] = {
+    "distributed.worker.profile.enabled": False,
+    "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,
+    "distributed.worker.daemon": True,
+}
 
-    def __init__(self, installation: Installation) -> None:
+
+def local_dask_settings() -> None:
+    """Apply ``LOCAL_DASK_CONFIG`` in this process, before the local cluster starts.
+
+    ``memory_limit=0`` in the cluster (no memory manager) belongs with it: Dask restarts a
+    worker that nears its share of memory, which kills a lane in mid-batch and leaves its
+    claim waiting for the lease to expire; the readers bound their own memory.
+    """
+    import dask
+
+    dask.config.set(LOCAL_DASK_CONFIG)
+
+
+class Heartbeat:
+    """Renews the leases of the claims a lane holds, from a thread, while it works.
+
+    With a ``worker`` it also keeps the lane's own row fresh (``intake_queue.lane_seen``)
+    while the lane waits for work, so that its presence is visible in the catalog.
+    """
+
+    def __init__(self, installation: Installation, worker: str | None = None) -> None:
         self.installation = installation
+        self.worker = worker
         self.tokens: set[str] = set()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="records-lease-heartbeat", daemon=True)
@@ -103,11 +135,12 @@ class Heartbeat:
         interval = max(0.5, queue.lease_seconds() / 3)
         while not self._stop.wait(interval):
             tokens = sorted(self.tokens)
-            if not tokens:
+            if not tokens and not self.worker:
                 continue
             try:
                 with self.installation.catalog.writing() as session:
                     queue.heartbeat(session, tokens)
+                    queue.lane_seen(session, [self.worker] if self.worker else [])
             except Exception:  # noqa: BLE001 - a missed beat is retried; the lease has slack for two
                 continue
 
@@ -198,12 +231,29 @@ def work_one_claim(installation: Installation, beat: Heartbeat, worker: str, bat
 
 @task(name="intake-lane")
 def intake_lane(home: str | None, batch_size: int = BATCH_SIZE, linger: float = 0.0) -> int:
-    """Claim and ingest batches until none waits (for ``linger`` seconds); how many jobs it claimed."""
+    """Claim and ingest batches until none waits (for ``linger`` seconds); how many jobs it claimed.
+
+    The lane's row in ``intake_lanes`` says it polls the queue, from before its first claim
+    until it returns (see ``intake_queue.lane_started``).
+    """
     installation = open_installation(home)
     worker = worker_name()
+    with installation.catalog.writing() as session:
+        queue.lane_started(session, worker)
+    try:
+        return _poll(installation, worker, batch_size, linger)
+    finally:
+        try:
+            with installation.catalog.writing() as session:
+                queue.lane_stopped(session, worker)
+        except Exception:  # noqa: BLE001 - the database is gone: the row goes stale, lanes_polling ignores it
+            pass
+
+
+def _poll(installation: Installation, worker: str, batch_size: int, linger: float) -> int:
     claimed = failures = 0
     idle_since = time.monotonic()
-    with Heartbeat(installation) as beat:
+    with Heartbeat(installation, worker) as beat:
         while True:
             try:
                 got = work_one_claim(installation, beat, worker, batch_size)

@@ -26,13 +26,13 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from records.storage import audit
 from records.storage.audit import PendingEvent
 from records.storage.ids import new_id
-from records.storage.models import IntakeJob
+from records.storage.models import IntakeJob, IntakeLane
 
 DEFAULT_LEASE_SECONDS = 120
 MAX_ATTEMPTS = 3
@@ -276,3 +276,36 @@ def requeue(session: Session, job_ids: list[str] | None, *, actor: str, now: dt.
     if events:
         audit.append_many(session, events, now=now)
     return moved
+
+
+# -- lanes ----------------------------------------------------------------------------------
+# A lane announces itself before its first claim and removes itself when it stops, so that
+# whoever adds work (the stack script, a benchmark) can see how many hands are ready from
+# the catalog alone: Prefect's task-run states lag behind, or never arrive, for tasks that
+# run in Dask worker processes or on other hosts.
+
+
+def lane_started(session: Session, worker: str, *, now: dt.datetime | None = None) -> None:
+    """Record that ``worker`` (one lane) polls the queue from now on."""
+    now = now or _now()
+    row = session.get(IntakeLane, worker)
+    if row is None:
+        session.add(IntakeLane(worker=worker, started_at=now, seen_at=now))
+    else:
+        row.started_at = row.seen_at = now
+
+
+def lane_seen(session: Session, workers: list[str], *, now: dt.datetime | None = None) -> None:
+    """Refresh the lanes' ``seen_at`` (their heartbeat)."""
+    if workers:
+        session.execute(update(IntakeLane).where(IntakeLane.worker.in_(workers)).values(seen_at=now or _now()))
+
+
+def lane_stopped(session: Session, worker: str) -> None:
+    session.execute(delete(IntakeLane).where(IntakeLane.worker == worker))
+
+
+def lanes_polling(session: Session, *, now: dt.datetime | None = None) -> int:
+    """How many lanes poll the queue now (seen within two leases: a dead lane's row goes stale)."""
+    since = (now or _now()) - dt.timedelta(seconds=2 * lease_seconds())
+    return int(session.execute(select(func.count()).select_from(IntakeLane).where(IntakeLane.seen_at >= since)).scalar_one())

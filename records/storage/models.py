@@ -451,6 +451,22 @@ class IntakeJob(Base):
     __table_args__ = (Index("ix_intake_jobs_state", "state", "lease_until"), Index("ix_intake_jobs_path", "path"))
 
 
+class IntakeLane(Base):
+    """A lane polling the intake queue, from its start until it stops.
+
+    A lane writes its row before its first claim and refreshes ``seen_at`` with its
+    heartbeat, so "how many lanes are ready" is read from the catalog, whatever task
+    runner (threads, Dask processes, other hosts) the lanes run on; a row not seen for two
+    leases belongs to a lane that died without removing it.
+    """
+
+    __tablename__ = "intake_lanes"
+
+    worker: Mapped[str] = mapped_column(String(128), primary_key=True)
+    started_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    seen_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
 __all__ = [
     "AuditEventRow",
     "DisposalBatch",
