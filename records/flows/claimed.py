@@ -44,7 +44,7 @@ MAX_BATCH_FAILURES = 3  # a lane whose batches keep failing (the database is gon
 
 def worker_name() -> str:
     """Who holds a claim: host and process (and lane), as the queue and the audit chain show it."""
-    return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident() % 100000}"
+    return f"{socket.gethostname()}:{os.getpid()}:{threading.get_native_id()}"  # the OS thread id: unique on the host while it runs
 
 
 def lanes_in_flight(runner_kind: str, dask_workers: int) -> int:
