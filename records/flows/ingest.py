@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import records.flows  # noqa: F401 - quiets telemetry before Prefect is imported
 
+import contextlib
 import datetime as dt
 import itertools
 import tempfile
@@ -74,15 +75,20 @@ def _commit_files(
     post = store.Cleanup()
     try:
         with durability.batched():  # one flush for the batch, before its transaction commits
-            sources = store.prepare_sources(content, files)  # their keys in one key pack
+            # The files' blobs and their printouts' texts in one blob pack, complete (linked
+            # into the store) when this block ends, before the flush and the transaction.
+            with contextlib.ExitStack() as packs:
+                sources = store.prepare_sources(content, files, packs)  # their keys in one key pack
+                for source in sources:
+                    cleanup.extend(source.source_cleanup())
+                for source in sources:
+                    file = source.file
+                    items = file.extraction.items if file.extraction else []
+                    records = store.prepare_records(content, source, items, reuse_source_key=True)
+                    cleanup.extend(source.cleanup_for(records))
+                    prepared.append((source, records))
             for source in sources:
-                cleanup.extend(source.source_cleanup())
-            for source in sources:
-                file = source.file
-                items = file.extraction.items if file.extraction else []
-                records = store.prepare_records(content, source, items, reuse_source_key=True)
-                cleanup.extend(source.cleanup_for(records))
-                prepared.append((source, records))
+                source.pack = None  # written and closed
         duplicate_reports = []
         with installation.catalog.writing() as session:
             now = _now()
@@ -105,6 +111,7 @@ def _commit_files(
                 record_events, after = store.commit_records(
                     session, content, source, records, actor=actor, owner_staff_id=owner_staff_id, now=now, rows=rows
                 )
+                source.records = records  # their texts go on to classification with the report
                 events += record_events
                 post.extend(after)
                 events += store.finish_source(session, source, actor=actor, now=now)
@@ -382,7 +389,8 @@ def classify_reported(installation: Installation, reports: list[store.SourceRepo
     """Classify what a batch produced or extended (duplicates add nothing new)."""
     ids = sorted({record_id for r in reports if r.status in ("ingested", "partial") for record_id in r.records})
     if ids:
-        classify_records(installation, ids, actor="engine")
+        texts = {blob_id: text for r in reports for blob_id, text in r.texts.items()}
+        classify_records(installation, ids, actor="engine", texts=texts)
 
 
 def summarize(sources: list[dict[str, Any]]) -> dict[str, Any]:

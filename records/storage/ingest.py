@@ -57,6 +57,9 @@ class SourceReport:
     status: str
     reason: str | None
     records: list[str]
+    # The plaintext of the text blobs this ingest wrote (text blob id → text), so that
+    # classifying the batch right after does not decrypt them again. Not part of the JSON.
+    texts: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     def to_json(self) -> dict[str, Any]:
         return {"id": self.id, "path": self.path, "sha256": self.sha256, "status": self.status, "reason": self.reason, "records": self.records}
@@ -128,6 +131,7 @@ class PreparedSource:
     # under the same key) does not read the key back from the key store.
     primitive: StreamingAead | None = field(default=None, repr=False)
     row: Source | None = field(default=None, repr=False)  # the catalog row, once commit_source added it
+    pack: BlobPackWriter | None = field(default=None, repr=False)  # the open blob pack holding its blob, if any
 
     def cleanup_for(self, records: list[PreparedRecord]) -> Cleanup:
         """What to remove if the transaction writing ``records`` fails."""
@@ -232,9 +236,19 @@ def streaming_lock(engine: Engine, sha: str) -> Iterator[None]:
 
 
 def prepare_source(
-    content: ContentStore, path: Path, digest: FileDigest, file: FileExtraction, *, key: tuple[str, StreamingAead] | None = None
+    content: ContentStore,
+    path: Path,
+    digest: FileDigest,
+    file: FileExtraction,
+    *,
+    key: tuple[str, StreamingAead] | None = None,
+    pack: BlobPackWriter | None = None,
 ) -> PreparedSource:
-    """Keep the file's own bytes, encrypted under a new key (``key``: one made already)."""
+    """Keep the file's own bytes, encrypted under a new key (``key``: one made already).
+
+    ``pack``: the blob pack of ``key``'s key pack, open for the batch; the file's blob
+    goes into it, and so does the text of a record that shares the key (``prepare_records``).
+    """
     if key is None:
         source_key = new_id("K")
         primitive = content.ensure_key(source_key)
@@ -242,26 +256,38 @@ def prepare_source(
         source_key, primitive = key
     try:
         with path.open("rb") as handle:
-            blob = content.put(source_key, handle, primitive=primitive)
+            blob = content.put(source_key, handle, primitive=primitive, pack=pack)
     except BaseException as exc:
         discard_uncommitted(content, [source_key], [f"{source_key}.blob"])
         if isinstance(exc, DiskFull):
             raise exc.for_file(path) from exc
         raise
-    return PreparedSource(new_id("S"), path, digest, file, source_key, blob, primitive=primitive)
+    return PreparedSource(new_id("S"), path, digest, file, source_key, blob, primitive=primitive, pack=pack)
 
 
-def prepare_sources(content: ContentStore, files: list[tuple[Path, FileDigest, FileExtraction]]) -> list[PreparedSource]:
+def prepare_sources(
+    content: ContentStore, files: list[tuple[Path, FileDigest, FileExtraction]], packs: contextlib.ExitStack | None = None
+) -> list[PreparedSource]:
     """``prepare_source`` for a batch of files, their keys made together in one key pack.
 
     A printout's record shares its source's key, so this is the one key file a batch of
-    printouts writes instead of one per file. On failure everything written is removed.
+    printouts writes instead of one per file. With ``packs`` (the caller's ExitStack,
+    closed before its transaction) the files' blobs, and the texts of the records that
+    share their keys, go into one blob pack per key pack: two files for a batch instead
+    of two per file (``blobstore``). On failure everything written is removed.
     """
     keys = content.new_keys(len(files))
     prepared: list[PreparedSource] = []
+    open_packs: dict[str, BlobPackWriter] = {}
     try:
         for (path, file_digest, file), key in zip(files, keys, strict=True):
-            prepared.append(prepare_source(content, path, file_digest, file, key=key))
+            pack = None
+            pack_id = pack_of(f"{key[0]}.blob") if packs is not None else None
+            if pack_id is not None and packs is not None:
+                if pack_id not in open_packs:
+                    open_packs[pack_id] = packs.enter_context(content.blobs.pack(pack_id))
+                pack = open_packs[pack_id]
+            prepared.append(prepare_source(content, path, file_digest, file, key=key, pack=pack))
     except BaseException:
         discard_uncommitted(content, [k for k, _ in keys], [s.blob.blob_id for s in prepared])
         raise
@@ -304,7 +330,7 @@ def prepare_records(content: ContentStore, source: PreparedSource, items: Iterab
                 if first and item.content is None:
                     key_id, item_blob = source.key_id, source.blob
                     primitive = source.primitive
-                    pack = None
+                    pack = source.pack  # the text beside the file's blob, in the batch's pack
                 else:
                     key_id, primitive = next(keys)
                     key_ids.append(key_id)
@@ -758,7 +784,8 @@ def commit_duplicate(path: Path, digest: FileDigest, source_id: str, records: li
 
 def report_for(source: PreparedSource) -> SourceReport:
     file = source.file
-    return SourceReport(source.source_id, str(source.path), source.digest.sha256, file.status, file.reason_for(source.source_id), list(dict.fromkeys(source.record_ids)))
+    texts = {record.text_blob_id: record.item.text for record in source.records}
+    return SourceReport(source.source_id, str(source.path), source.digest.sha256, file.status, file.reason_for(source.source_id), list(dict.fromkeys(source.record_ids)), texts)
 
 
 def append_events(session: Session, events: list[PendingEvent], now: dt.datetime) -> None:
