@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import records.flows  # noqa: F401 - quiets telemetry before Prefect is imported
 
-import contextlib
 import datetime as dt
 import itertools
 import tempfile
@@ -75,20 +74,15 @@ def _commit_files(
     post = store.Cleanup()
     try:
         with durability.batched():  # one flush for the batch, before its transaction commits
-            # The files' blobs and their printouts' texts in one blob pack, complete (linked
-            # into the store) when this block ends, before the flush and the transaction.
-            with contextlib.ExitStack() as packs:
-                sources = store.prepare_sources(content, files, packs)  # their keys in one key pack
-                for source in sources:
-                    cleanup.extend(source.source_cleanup())
-                for source in sources:
-                    file = source.file
-                    items = file.extraction.items if file.extraction else []
-                    records = store.prepare_records(content, source, items, reuse_source_key=True)
-                    cleanup.extend(source.cleanup_for(records))
-                    prepared.append((source, records))
+            sources = store.prepare_sources(content, files)  # their keys in one key pack
             for source in sources:
-                source.pack = None  # written and closed
+                cleanup.extend(source.source_cleanup())
+            for source in sources:
+                file = source.file
+                items = file.extraction.items if file.extraction else []
+                records = store.prepare_records(content, source, items, reuse_source_key=True)
+                cleanup.extend(source.cleanup_for(records))
+                prepared.append((source, records))
         duplicate_reports = []
         with installation.catalog.writing() as session:
             now = _now()

@@ -131,7 +131,6 @@ class PreparedSource:
     # under the same key) does not read the key back from the key store.
     primitive: StreamingAead | None = field(default=None, repr=False)
     row: Source | None = field(default=None, repr=False)  # the catalog row, once commit_source added it
-    pack: BlobPackWriter | None = field(default=None, repr=False)  # the open blob pack holding its blob, if any
 
     def cleanup_for(self, records: list[PreparedRecord]) -> Cleanup:
         """What to remove if the transaction writing ``records`` fails."""
@@ -236,19 +235,9 @@ def streaming_lock(engine: Engine, sha: str) -> Iterator[None]:
 
 
 def prepare_source(
-    content: ContentStore,
-    path: Path,
-    digest: FileDigest,
-    file: FileExtraction,
-    *,
-    key: tuple[str, StreamingAead] | None = None,
-    pack: BlobPackWriter | None = None,
+    content: ContentStore, path: Path, digest: FileDigest, file: FileExtraction, *, key: tuple[str, StreamingAead] | None = None
 ) -> PreparedSource:
-    """Keep the file's own bytes, encrypted under a new key (``key``: one made already).
-
-    ``pack``: the blob pack of ``key``'s key pack, open for the batch; the file's blob
-    goes into it, and so does the text of a record that shares the key (``prepare_records``).
-    """
+    """Keep the file's own bytes, encrypted under a new key (``key``: one made already)."""
     if key is None:
         source_key = new_id("K")
         primitive = content.ensure_key(source_key)
@@ -256,38 +245,26 @@ def prepare_source(
         source_key, primitive = key
     try:
         with path.open("rb") as handle:
-            blob = content.put(source_key, handle, primitive=primitive, pack=pack)
+            blob = content.put(source_key, handle, primitive=primitive)
     except BaseException as exc:
         discard_uncommitted(content, [source_key], [f"{source_key}.blob"])
         if isinstance(exc, DiskFull):
             raise exc.for_file(path) from exc
         raise
-    return PreparedSource(new_id("S"), path, digest, file, source_key, blob, primitive=primitive, pack=pack)
+    return PreparedSource(new_id("S"), path, digest, file, source_key, blob, primitive=primitive)
 
 
-def prepare_sources(
-    content: ContentStore, files: list[tuple[Path, FileDigest, FileExtraction]], packs: contextlib.ExitStack | None = None
-) -> list[PreparedSource]:
+def prepare_sources(content: ContentStore, files: list[tuple[Path, FileDigest, FileExtraction]]) -> list[PreparedSource]:
     """``prepare_source`` for a batch of files, their keys made together in one key pack.
 
     A printout's record shares its source's key, so this is the one key file a batch of
-    printouts writes instead of one per file. With ``packs`` (the caller's ExitStack,
-    closed before its transaction) the files' blobs, and the texts of the records that
-    share their keys, go into one blob pack per key pack: two files for a batch instead
-    of two per file (``blobstore``). On failure everything written is removed.
+    printouts writes instead of one per file. On failure everything written is removed.
     """
     keys = content.new_keys(len(files))
     prepared: list[PreparedSource] = []
-    open_packs: dict[str, BlobPackWriter] = {}
     try:
         for (path, file_digest, file), key in zip(files, keys, strict=True):
-            pack = None
-            pack_id = pack_of(f"{key[0]}.blob") if packs is not None else None
-            if pack_id is not None and packs is not None:
-                if pack_id not in open_packs:
-                    open_packs[pack_id] = packs.enter_context(content.blobs.pack(pack_id))
-                pack = open_packs[pack_id]
-            prepared.append(prepare_source(content, path, file_digest, file, key=key, pack=pack))
+            prepared.append(prepare_source(content, path, file_digest, file, key=key))
     except BaseException:
         discard_uncommitted(content, [k for k, _ in keys], [s.blob.blob_id for s in prepared])
         raise
@@ -330,7 +307,7 @@ def prepare_records(content: ContentStore, source: PreparedSource, items: Iterab
                 if first and item.content is None:
                     key_id, item_blob = source.key_id, source.blob
                     primitive = source.primitive
-                    pack = source.pack  # the text beside the file's blob, in the batch's pack
+                    pack = None
                 else:
                     key_id, primitive = next(keys)
                     key_ids.append(key_id)
