@@ -9,7 +9,7 @@ rerun picks up what waits: ``classified_at`` is empty).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from records.intake.model import Evidence
@@ -55,8 +55,14 @@ def _stored_parent(record_id: str, links: list[tuple[str, float]], code: str, co
     )
 
 
-def classify_records(installation: Installation, record_ids: Sequence[str] | None = None, *, actor: str = "engine") -> ClassifyReport:
-    """Classify these records (or every one not yet classified), in chunks."""
+def classify_records(
+    installation: Installation, record_ids: Sequence[str] | None = None, *, actor: str = "engine", texts: Mapping[str, str] | None = None
+) -> ClassifyReport:
+    """Classify these records (or every one not yet classified), in chunks.
+
+    ``texts``: text blob id → its plaintext, for texts the caller has just stored (an
+    ingest batch), which then are not read back and decrypted.
+    """
     report = ClassifyReport()
     thresholds = store.set_thresholds(installation.settings.review)
     with installation.catalog.reading() as session:
@@ -68,7 +74,7 @@ def classify_records(installation: Installation, record_ids: Sequence[str] | Non
     for start in range(0, len(ids), CHUNK):
         chunk = ids[start : start + CHUNK]
         with installation.catalog.reading() as session:
-            waiting = store.pending(session, installation.content, chunk)
+            waiting = store.pending(session, installation.content, chunk, texts=texts)
             outside = store.parent_decisions(session, [p.parent_id for p in waiting if p.parent_id and p.parent_id not in chunk])
         decisions: dict[str, Decision] = {}
         for item in waiting:
@@ -80,8 +86,7 @@ def classify_records(installation: Installation, record_ids: Sequence[str] | Non
         with installation.catalog.writing() as session:
             now = dt.datetime.now(dt.UTC)
             events = []
-            for decision in decisions.values():
-                made = store.save_decision(session, decision, actor=actor, now=now)
+            for decision, made in zip(decisions.values(), store.save_decisions(session, list(decisions.values()), actor=actor, now=now), strict=True):
                 events += made
                 report.changed += len(made)
                 report.classified += 1

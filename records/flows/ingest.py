@@ -106,6 +106,7 @@ def _commit_files(
                 record_events, after = store.commit_records(
                     session, content, source, records, actor=actor, owner_staff_id=owner_staff_id, now=now, rows=rows
                 )
+                source.records = records  # their texts go on to classification with the report
                 events += record_events
                 post.extend(after)
                 events += store.finish_source(session, source, actor=actor, now=now)
@@ -384,7 +385,8 @@ def classify_reported(installation: Installation, reports: list[store.SourceRepo
     """Classify what a batch produced or extended (duplicates add nothing new)."""
     ids = sorted({record_id for r in reports if r.status in ("ingested", "partial") for record_id in r.records})
     if ids:
-        classify_records(installation, ids, actor="engine")
+        texts = {blob_id: text for r in reports for blob_id, text in r.texts.items()}
+        classify_records(installation, ids, actor="engine", texts=texts)
 
 
 def summarize(sources: list[dict[str, Any]]) -> dict[str, Any]:

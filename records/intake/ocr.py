@@ -436,6 +436,11 @@ def _tesseract(call: Callable[..., Any], image: Image.Image, deadline: _Deadline
     pytesseract kills a Tesseract that overruns and raises a bare ``RuntimeError``; that is
     turned into a timeout here so other runtime errors stay visible.
     """
+    if image.mode in ("1", "L", "RGB"):
+        # pytesseract hands the page over as a file in ``image.format`` (PNG when unset):
+        # compressing a 300 dpi page to PNG cost a third of our own time per page, and
+        # Tesseract reads the uncompressed PNM (the same pixels) at once.
+        image.format = "PPM"
     try:
         return call(image, timeout=deadline.left(), **kwargs)
     except RuntimeError as exc:

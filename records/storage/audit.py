@@ -100,8 +100,22 @@ def _body_bytes(body: Mapping[str, Any], payload_bytes: bytes) -> bytes:
     The payload is the bulk of an event, and encoding it once instead of three times is
     what makes appending thousands of ingest events cheap.
     """
-    members = [_MEMBER_PREFIX[key] + (payload_bytes if key == "payload" else canonical(body[key])) for key in _BODY_KEYS]
+    members = [_MEMBER_PREFIX[key] + (payload_bytes if key == "payload" else _plain_canonical(body[key])) for key in _BODY_KEYS]
     return b"{" + b",".join(members) + b"}"
+
+
+def _plain_canonical(value: Any) -> bytes:
+    """``canonical`` of an event's own fields, without the encoder for the plain cases.
+
+    A printable ASCII string with no quote or backslash is itself between quotes in RFC
+    8785, and a small integer is its decimal digits; anything else goes to ``canonical``.
+    Seven fields of every event went through the general encoder, a third of appending.
+    """
+    if type(value) is str and value.isascii() and value.isprintable() and '"' not in value and "\\" not in value:
+        return b'"' + value.encode("ascii") + b'"'
+    if type(value) is int and -(2**53) < value < 2**53:
+        return str(value).encode("ascii")
+    return canonical(value)
 
 
 def _lock_head(session: Session) -> None:

@@ -16,7 +16,7 @@ decided, with one audit event per decision. Invariants:
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -208,8 +208,13 @@ def records_with_learned(session: Session, record_id: str) -> list[str]:
     return found
 
 
-def pending(session: Session, content: ContentStore, record_ids: Sequence[str]) -> list[PendingRecord]:
-    """The facts of these records, parents before their attachments."""
+def pending(session: Session, content: ContentStore, record_ids: Sequence[str], *, texts: Mapping[str, str] | None = None) -> list[PendingRecord]:
+    """The facts of these records, parents before their attachments.
+
+    ``texts`` holds text blobs' plaintexts the caller has at hand (by blob id); the
+    others are read from the store.
+    """
+    texts = texts or {}
     rows: list[Record] = []
     ocr_ids: set[str] = set()
     for start in range(0, len(record_ids), _IN):
@@ -218,7 +223,10 @@ def pending(session: Session, content: ContentStore, record_ids: Sequence[str]) 
         ocr_ids |= set(session.execute(select(RecordPage.record_id).where(RecordPage.record_id.in_(chunk), RecordPage.ocr.is_(True))).scalars())
     out = []
     for row in rows:
-        text = content.read_text(row.key_id, row.text_blob_id) if row.key_id and row.text_blob_id else ""
+        if row.key_id and row.text_blob_id:
+            text = texts[row.text_blob_id] if row.text_blob_id in texts else content.read_text(row.key_id, row.text_blob_id)
+        else:
+            text = ""
         participants = tuple(Participant(p.get("name"), p.get("address"), p.get("role") or "unknown") for p in row.participants or [])
         facts = RecordFacts(row.id, row.format, text, participants, row.owner_staff_id, ocr=row.id in ocr_ids)
         out.append(PendingRecord(facts, row.parent_id, row.students_decided_by != "engine", row.series_decided_by != "engine"))
@@ -262,17 +270,46 @@ def _open_questions(session: Session, record_id: str) -> dict[str, ReviewItem]:
     return {item.question: item for item in session.execute(select(ReviewItem).where(ReviewItem.record_id == record_id, ReviewItem.closed_at.is_(None))).scalars()}
 
 
-def save_decision(session: Session, decision: Decision, *, actor: str, now: dt.datetime) -> list[PendingEvent]:
-    """Store the engine's decision for one record, keeping what people decided."""
-    record = session.get(Record, decision.record_id)
+def save_decisions(session: Session, decisions: Sequence[Decision], *, actor: str, now: dt.datetime) -> list[list[PendingEvent]]:
+    """Store the engine's decisions, keeping what people decided (one event list per decision).
+
+    The records' rows, links and open questions are read in three queries and written in
+    one flush: read and flushed one record at a time, storing an ingest batch's
+    decisions cost more than making them.
+    """
+    ids = [d.record_id for d in decisions]
+    records: dict[str, Record] = {}
+    links: dict[str, dict[str, RecordStudent]] = {record_id: {} for record_id in ids}
+    questions: dict[str, dict[str, ReviewItem]] = {record_id: {} for record_id in ids}
+    for start in range(0, len(ids), _IN):
+        chunk = ids[start : start + _IN]
+        records.update((row.id, row) for row in session.execute(select(Record).where(Record.id.in_(chunk))).scalars())
+        for link in session.execute(select(RecordStudent).where(RecordStudent.record_id.in_(chunk))).scalars():
+            links[link.record_id][link.student_id] = link
+        for item in session.execute(select(ReviewItem).where(ReviewItem.record_id.in_(chunk), ReviewItem.closed_at.is_(None))).scalars():
+            questions[item.record_id][item.question] = item
+    made = [
+        _save(session, records.get(d.record_id), d, links[d.record_id], questions[d.record_id], actor=actor, now=now) for d in decisions
+    ]
+    session.flush()
+    return made
+
+
+def _save(
+    session: Session,
+    record: Record | None,
+    decision: Decision,
+    before_links: dict[str, RecordStudent],
+    questions: dict[str, ReviewItem],
+    *,
+    actor: str,
+    now: dt.datetime,
+) -> list[PendingEvent]:
     if record is None or record.status not in ("active", "in_review"):
         return []
     events: list[PendingEvent] = []
     first_time = record.classified_at is None
-    before_links = {link.student_id: link for link in session.execute(select(RecordStudent).where(RecordStudent.record_id == record.id)).scalars()}
     before = (sorted(before_links), record.series_code)
-
-    questions = _open_questions(session, record.id)
     wanted: dict[str, list[dict[str, Any]]] = {}
     if record.students_decided_by == "engine":
         new_links = {link.student_id: link for link in decision.links}
@@ -311,7 +348,6 @@ def save_decision(session: Session, decision: Decision, *, actor: str, now: dt.d
     record.classified_at = now
     record.classifier = decision.version
     record.updated_at = now
-    session.flush()
 
     after = (sorted(link.student_id for link in decision.links) if record.students_decided_by == "engine" else before[0], record.series_code)
     if first_time or after != before or set(wanted) != set(questions):
@@ -597,14 +633,26 @@ def release_containers(session: Session, content: ContentStore, source_ids: Sequ
     no longer be read from the store or from any backup past the key-store rotation.
     """
     released = []
+    # Every source's row and its records' states in two queries per chunk: asked source by
+    # source, an ingest batch of printouts (none of them a container) paid two queries each.
+    sources: dict[str, Source] = {}
+    states: dict[str, list[tuple[Any, ...]]] = {}
+    wanted = list(dict.fromkeys(source_ids))
+    for start in range(0, len(wanted), _IN):
+        chunk = wanted[start : start + _IN]
+        sources.update((row.id, row) for row in session.execute(select(Source).where(Source.id.in_(chunk))).scalars())
+        for source_id, *state in session.execute(
+            select(RecordSource.source_id, Record.status, Record.classified_at, Record.series_code, Record.key_id)
+            .join(Record, Record.id == RecordSource.record_id)
+            .where(RecordSource.source_id.in_(chunk))
+        ):
+            states.setdefault(source_id, []).append(tuple(state))
     for source_id in source_ids:
-        source = session.get(Source, source_id)
+        source = sources.get(source_id)
         # A partial source's unreadable part exists only in the original: keep it.
         if source is None or source.key_destroyed_at is not None or not source.key_id or source.status != "ingested":
             continue
-        rows = session.execute(
-            select(Record.status, Record.classified_at, Record.series_code, Record.key_id).where(Record.id.in_(select(RecordSource.record_id).where(RecordSource.source_id == source_id)))
-        ).all()
+        rows = states.get(source_id, [])
         if not rows:
             continue
         if any(status != "destroyed" and (key_id == source.key_id or classified is None or status == "in_review" or series == "NON-RECORD") for status, classified, series, key_id in rows):
@@ -642,7 +690,7 @@ __all__ = [
     "records_with_learned",
     "release_containers",
     "review_queue",
-    "save_decision",
+    "save_decisions",
     "set_thresholds",
     "sources_of_records",
     "to_classify",

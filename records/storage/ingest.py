@@ -57,6 +57,9 @@ class SourceReport:
     status: str
     reason: str | None
     records: list[str]
+    # The plaintext of the text blobs this ingest wrote (text blob id → text), so that
+    # classifying the batch right after does not decrypt them again. Not part of the JSON.
+    texts: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     def to_json(self) -> dict[str, Any]:
         return {"id": self.id, "path": self.path, "sha256": self.sha256, "status": self.status, "reason": self.reason, "records": self.records}
@@ -758,7 +761,8 @@ def commit_duplicate(path: Path, digest: FileDigest, source_id: str, records: li
 
 def report_for(source: PreparedSource) -> SourceReport:
     file = source.file
-    return SourceReport(source.source_id, str(source.path), source.digest.sha256, file.status, file.reason_for(source.source_id), list(dict.fromkeys(source.record_ids)))
+    texts = {record.text_blob_id: record.item.text for record in source.records}
+    return SourceReport(source.source_id, str(source.path), source.digest.sha256, file.status, file.reason_for(source.source_id), list(dict.fromkeys(source.record_ids)), texts)
 
 
 def append_events(session: Session, events: list[PendingEvent], now: dt.datetime) -> None:
