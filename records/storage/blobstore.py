@@ -131,7 +131,22 @@ def _fsync_dir(folder: Path) -> None:
     durability.fsync_dir(folder)
 
 
-class _WatchedFile(io.RawIOBase):
+class _OwnedDescriptor(io.RawIOBase):
+    """A raw stream that owns its descriptor: closing the stream closes it, once."""
+
+    def __init__(self, fd: int) -> None:
+        super().__init__()
+        self._fd = fd
+
+    def close(self) -> None:
+        if not self.closed:
+            try:
+                os.close(self._fd)
+            finally:
+                super().close()
+
+
+class _WatchedFile(_OwnedDescriptor):
     """A raw file over a descriptor that remembers the error its writes met.
 
     Tink's encrypting stream turns an ``OSError`` of the file it writes into a
@@ -139,8 +154,7 @@ class _WatchedFile(io.RawIOBase):
     """
 
     def __init__(self, fd: int) -> None:
-        super().__init__()
-        self._fd = fd
+        super().__init__(fd)
         self.error: OSError | None = None
 
     def writable(self) -> bool:
@@ -152,13 +166,6 @@ class _WatchedFile(io.RawIOBase):
         except OSError as exc:
             self.error = exc
             raise
-
-    def close(self) -> None:
-        if not self.closed:
-            try:
-                os.close(self._fd)
-            finally:
-                super().close()
 
 
 class FolderBlobStore:
@@ -516,12 +523,11 @@ class _Member(io.RawIOBase):
         self._file.seek(self._start)
 
 
-class _MemberReader(io.RawIOBase):
+class _MemberReader(_OwnedDescriptor):
     """A packed blob's ciphertext, read from its pack by position."""
 
     def __init__(self, fd: int, start: int, end: int) -> None:
-        super().__init__()
-        self._fd = fd
+        super().__init__(fd)
         self._at = start
         self._end = end
 
@@ -536,13 +542,6 @@ class _MemberReader(io.RawIOBase):
         buffer[: len(data)] = data
         self._at += len(data)
         return len(data)
-
-    def close(self) -> None:
-        if not self.closed:
-            try:
-                os.close(self._fd)
-            finally:
-                super().close()
 
 
 def _scan_pack(fd: int) -> list[tuple[str, int, int, int]]:

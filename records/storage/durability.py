@@ -22,6 +22,14 @@ def fsync_fd(fd: int) -> None:
         os.fsync(fd)
 
 
+def write_all(fd: int, data: bytes) -> None:
+    """Write every byte (``os.write`` may write fewer), then make them durable."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+    fsync_fd(fd)
+
+
 def fsync_dir(folder: Path) -> None:
     if _deferring.get():
         return

@@ -114,10 +114,7 @@ def _write_new_file(target: Path, data: bytes) -> None:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, _FILE_MODE)
         try:
             try:
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(fd, view):]
-                durability.fsync_fd(fd)
+                durability.write_all(fd, data)
             finally:
                 os.close(fd)
             os.link(tmp, target)
@@ -331,12 +328,7 @@ class KeyStore:
             pass
         else:
             try:
-                size = os.fstat(fd).st_size
-                zeros = bytes(size)
-                view = memoryview(zeros)
-                while view:
-                    view = view[os.write(fd, view):]
-                durability.fsync_fd(fd)
+                durability.write_all(fd, bytes(os.fstat(fd).st_size))
             finally:
                 os.close(fd)
             target.unlink(missing_ok=True)
