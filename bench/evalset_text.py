@@ -311,6 +311,26 @@ CHAT: dict[tuple[str, str], list[list[str]]] = {
          "T|Thanks, you saved my morning"],
         ["T|Lockdown drill moved to {day2}, 1:30. Keep your door key handy",
          "M|Got it"],
+        # Logistics between colleagues, with a private reason given in passing: still
+        # school business (appended: entries after the first ones alternate splits).
+        ["T|Can you cover my lunch duty {day}? My mom has a doctor appointment and I'm driving her",
+         "M|Of course! Hope she's ok. I'll take it, you take my recess duty {day2}",
+         "T|Deal. You're the best, love you for this"],
+        ["M|Running late, my kid woke up with a fever and the babysitter cancelled. Can you let my homeroom in at {time}?",
+         "T|Sure, feel better to the little one",
+         "M|Thank you!! I owe you coffee"],
+        ["T|Are you still doing the setup for field day {day}? My husband has the car that morning so I'll be 10 minutes late",
+         "M|No worries, I'll put out the cones and the water station",
+         "T|lifesaver, thanks"],
+        ["M|Can we swap bus duty? It's my sister's birthday dinner {day} and I need to leave right at the bell",
+         "T|Yes, I'll take {day}, you take {day2}",
+         "M|Thank you! I'll bring you some cake lol"],
+        ["T|Fire drill at {time} tomorrow, heads up. Also did you watch the game last night??",
+         "M|Thanks for the heads up. And YES, unbelievable ending haha",
+         "T|haha see you at the drill"],
+        ["M|Staff photo is {day} at {time} in the gym, wear the blue shirt. Are you bringing the kids to the staff picnic after?",
+         "T|Yes! my husband is coming too, he's bringing the dog",
+         "M|Perfect, see you there"],
     ],
     ("CORR-ADMIN", "staff"): [
         ["T|Did you see the new budget numbers? Our department lost 2 sections for next year",
@@ -393,6 +413,13 @@ CHAT: dict[tuple[str, str], list[list[str]]] = {
          "T|AHHH so jealous. When?",
          "M|July, 10 days. I need it so bad",
          "T|you deserve it"],
+        # Private life in logistics words: still not school business.
+        ["T|can you pick up the kids from practice tomorrow at 5? I'm stuck at work",
+         "M|yes! I'll grab pizza on the way home too",
+         "T|love you"],
+        ["M|What time is the party saturday? should I bring anything?",
+         "T|2pm! just bring yourself lol and maybe chips",
+         "M|see you then 🎉"],
     ],
 }
 
@@ -501,6 +528,10 @@ EMAIL: dict[tuple[str, str], list[tuple[str, str, str]]] = {
         ("Re: duty coverage", "No problem, I'll take your lunch duty {day}. You owe me a coffee :)\n\n{of}", "in"),
         ("Sub plans for {day}", "{of},\n\nI'll be out {day} for a workshop. Sub plans are on my desk, the class is watching the documentary. Thanks for looking in on the sub!\n\n{tf}", "out"),
         ("Re: parking lot", "FYI the back lot is closed {day2} for line painting, park on Elm St.\n\n{of}", "in"),
+        ("Coverage {day}", "{of},\n\nCould you cover my 3rd period study hall on {day}? My daughter's dance recital is that afternoon and I promised I'd be there. Happy to take your lunch duty in return.\n\n{tf}", "out"),
+        ("Re: running late", "No problem, I let your homeroom in and took attendance. Hope your dad's appointment went ok!\n\n{of}", "in"),
+        ("leaving at dismissal {day}", "Hi {tf},\n\nI'm leaving at dismissal sharp on {day} for my brother's wedding rehearsal, so I can't stay for the department meeting. Can you take notes for me?\n\nThanks,\n{of}", "in"),
+        ("Re: ride to the training", "{of},\n\nYes, I can drive to the district training {day}. I'll pick you up at {time} at your house, my car is a mess because of the kids' soccer gear lol.\n\n{tf}", "out"),
     ],
     ("CORR-ADMIN", "staff"): [
         ("Faculty meeting agenda", "Hi everyone,\n\nAgenda for {day}'s faculty meeting:\n1. MCAS schedule\n2. New attendance procedures\n3. Budget update for FY{fy}\n4. PD day planning\n\nPlease come with questions. Room {room}, 2:45.\n\n{tf}", "out"),

@@ -244,6 +244,55 @@ def test_a_staff_conversation_showing_neither_private_life_nor_school_goes_to_a_
     private = "I finally booked the flights!! So jealous. You deserve it"
     assert decide(roster, facts(private, P(None, "+16175558888"), ME)).series.code == "NON-RECORD"
 
+def test_a_private_reason_does_not_make_school_logistics_private_life(roster: Roster) -> None:
+    """Staff give private reasons for school arrangements; a school word or a duty of the
+    school day keeps the conversation school business, never an automatic NON-RECORD."""
+    for text in (
+        "Yes, I can drive to the district training Tuesday. I'll pick you up at 7:45 at your house, my car is a mess because of the kids' soccer gear lol",
+        "Are you still doing the setup for field day Tuesday? My husband has the car that morning so I'll be 10 minutes late. lifesaver, thanks",
+        "Can you cover my lunch duty Tuesday? My mom has a doctor appointment and I'm driving her. You're the best, love you for this",
+    ):
+        decision = decide(roster, facts(text, P(None, "+16175558888"), ME))
+        assert decision.series.code != "NON-RECORD", text
+    # The same private life without the school in it still is private life.
+    private = "Can you pick up the kids from soccer at 5? I'm stuck at work. lifesaver, love you"
+    assert decide(roster, facts(private, P(None, "+16175558888"), ME)).series.code == "NON-RECORD"
+
+
+def test_arranging_to_talk_about_a_student_is_not_logistics(roster: Roster) -> None:
+    """"Come to room 215 at lunch tomorrow" in a talk about a student's project is about the
+    student: only distinctive logistics (bus, dismissal, field trip) weigh in full then."""
+    text = (
+        "I'm really stressed about the history project, I don't think I can finish it\n"
+        "Let's make a plan. Come to room 215 at lunch tomorrow and we'll break it into steps. You can have until Thursday.\n"
+        "ok. thank you for understanding"
+    )
+    decision = decide(roster, facts(text, P("Maya", "maya.chen@students.example.org"), ME, fmt="instagram-thread"))
+    assert linked(decision) == ["S4"]
+    assert decision.series.code == "STU-TEMPORARY"
+
+
+def test_a_phrase_weighs_at_least_as_much_as_the_words_inside_it(roster: Roster) -> None:
+    """Longest match first must not hide "IEP" inside "IEP goals"."""
+    from records.retention.series import lexicon, stems
+
+    groups = lexicon().groups
+    assert groups["STU-SPED"][tuple(stems(["iep", "goals"]))] >= groups["STU-SPED"][("iep",)]
+    text = (
+        "Hi, this is Ana Rivera. Attached is Leo's progress report on the IEP goals for this term. "
+        "Leo has met the math fluency goal and is making steady progress on written expression."
+    )
+    decision = decide(roster, facts(text, ANA, ME))
+    assert linked(decision) == ["S2"] and decision.series.code == "STU-SPED"
+
+
+def test_a_series_in_doubt_shows_the_doubtful_students_with_it(roster: Roster) -> None:
+    """A person looks at the record anyway, and the student decides its series."""
+    decision = decide(roster, facts("Leo, great job in the debate today. You convinced half the class!", P(None, "x:1051842501848622416"), fmt="x-dm-thread"))
+    assert decision.links == [] and decision.series_question
+    assert [c.student_id for c in decision.student_question] == ["S2"]
+
+
 def test_what_fits_nothing_is_unscheduled_and_in_review(roster: Roster) -> None:
     decision = decide(roster, facts("ok", fmt="printout-pdf", owner=None))
     assert decision.series.code == "UNSCHEDULED" and decision.series_question and decision.in_review

@@ -32,7 +32,7 @@ from records.retention.series import ADMIN, EMPTY_MODEL, PERSONAL, SCHOOL, Learn
 
 # Bump when a series rule of this module changes: every decision records the version of
 # the matcher, these rules, the lexicon and the learned model that produced it.
-SERIES_RULES_VERSION = "series-4"
+SERIES_RULES_VERSION = "series-5"
 STUDENT_SERIES = ("STU-TEMPORARY", "STU-TRANSCRIPT", "STU-SPED")
 STUDENT_DEFAULT_BONUS = 2.0  # "correspondence about an identified student is STU-TEMPORARY"
 # "... unless it is transcript material or special education": the exception binds over the
@@ -44,10 +44,11 @@ MARGIN_SCALE = 1.6
 CANDIDATE_FLOOR = 0.4  # weaker student candidates are not worth a clerk's time
 # Formats that come from a staff member's own account, where private life is expected.
 PERSONAL_EXPORT_FORMATS = frozenset({"facebook-thread", "instagram-thread", "x-dm-thread", "sms-thread", "x-posts", "mbox-message", "email", "msg"})
-NONRECORD_MAX_BUSINESS = 1.0
+NONRECORD_MAX_BUSINESS = 0.5
 NONRECORD_MAX_WEAK = 3.0  # weak business words ("tomorrow", "bring") tolerated in private life
 NONRECORD_PRIOR = 3.0  # a staff export is mostly private life (issue 5)
 COLLEAGUE_PERSONAL = 3.0  # between colleagues, private life must show itself
+LINKED_WEAK_LOGISTICS = 0.75
 
 
 @dataclass(frozen=True)
@@ -171,6 +172,12 @@ def decide_series(
     for code in allowed:
         group = ADMIN if code == "CORR-ADMIN" else code
         values[code] = scores[group].score
+        if code == "CORR-TRANSITORY" and links:
+            # With a student linked, "lunch", "tomorrow" and "see you" are how people
+            # arrange talking about the student, not logistics of their own: only the
+            # distinctive logistics phrases (bus, dismissal, field trip) count in full.
+            weak = scores[group].score - scores[group].strong
+            values[code] = scores[group].strong + LINKED_WEAK_LOGISTICS * weak
         if scores[group].phrases:
             evidence.setdefault(code, []).append(_term_evidence(code, scores[group]))
     if "CORR-TRANSITORY" in values:
@@ -208,7 +215,7 @@ def decide_series(
         and not matches.school_address
         and (personal >= COLLEAGUE_PERSONAL or not matches.colleague)
         and strong_business == 0
-        and business <= NONRECORD_MAX_WEAK
+        and business <= max(NONRECORD_MAX_WEAK, personal)
         and school <= NONRECORD_MAX_BUSINESS
         # Private life must show itself: a conversation with no words of either kind is
         # unknown, not personal, and a person places it (UNSCHEDULED, in review).
@@ -282,12 +289,15 @@ def classify(
 
     # A student question only when nothing certain was found, or the doubt is about
     # another student of a record whose series is about students.
+    # A series in doubt goes to a person anyway, and the student decides the series: the
+    # doubtful candidates are shown with it rather than dropped.
+    series_in_doubt = series.confidence < thresholds.series
     student_question: list[StudentLink] = []
-    if doubtful and (not links or series.code in STUDENT_SERIES):
-        if links or series.code in (*STUDENT_SERIES, "CORR-TRANSITORY", "UNSCHEDULED") or any(c.confidence >= 0.5 for c in doubtful):
+    if doubtful and (not links or series.code in STUDENT_SERIES or series_in_doubt):
+        if links or series_in_doubt or series.code in (*STUDENT_SERIES, "CORR-TRANSITORY", "UNSCHEDULED") or any(c.confidence >= 0.5 for c in doubtful):
             student_question = links + doubtful
     series_question: list[SeriesCandidate] = []
-    if series.confidence < thresholds.series:
+    if series_in_doubt:
         series_question = [series, *(SeriesCandidate(code, conf) for code, conf in runners)]
     return Decision(
         record_id=facts.record_id,

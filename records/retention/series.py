@@ -59,6 +59,12 @@ def _phrases(entries: dict[str, float] | None) -> dict[tuple[str, ...], float]:
         key = tuple(stems(tokens(str(phrase))))
         if key and len(key) <= MAX_PHRASE_WORDS:
             out[key] = float(weight)
+    # Phrases are matched longest first, so "iep goals" (2) would hide the "iep" (5) it
+    # contains and a longer phrase would say less than its own words: a phrase weighs at
+    # least as much as the weightiest phrase of its group inside it.
+    for key in [k for k in out if len(k) > 1]:
+        inner = (out.get(key[i:j], 0.0) for i in range(len(key)) for j in range(i + 1, len(key) + 1) if (i, j) != (0, len(key)))
+        out[key] = max(out[key], *inner)
     return out
 
 
