@@ -293,6 +293,21 @@ def test_a_series_in_doubt_shows_the_doubtful_students_with_it(roster: Roster) -
     assert [c.student_id for c in decision.student_question] == ["S2"]
 
 
+def test_a_student_series_without_a_student_asks_which_student(roster: Roster) -> None:
+    """An X account the roster cannot know writes about their own transcript: the engine
+    does not file it as school business without a student, it asks who the student is."""
+    text = (
+        "did the grade change for my lab go through? portal still says C\n"
+        "I submitted it Friday, the registrar has to approve. Should show B- on the transcript this week"
+    )
+    decision = decide(roster, facts(text, P(None, "x:8585358776563036985"), ME, fmt="x-dm-thread"))
+    assert decision.links == [] and decision.series.code == "STU-TRANSCRIPT"
+    assert decision.student_unknown and decision.in_review
+    # Between colleagues the same words stay staff business: nobody there is a student.
+    staff = decide(roster, facts("I'm submitting the injury report: I slipped on the stairs and hurt my wrist, light duty for two weeks.", P("Paul Grant", "pgrant@schools.example.org"), ME, fmt="email"))
+    assert staff.series.code == "PERSONNEL" and not staff.student_unknown
+
+
 def test_what_fits_nothing_is_unscheduled_and_in_review(roster: Roster) -> None:
     decision = decide(roster, facts("ok", fmt="printout-pdf", owner=None))
     assert decision.series.code == "UNSCHEDULED" and decision.series_question and decision.in_review

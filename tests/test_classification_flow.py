@@ -130,6 +130,26 @@ def test_doubt_goes_to_review_and_a_clerks_decision_is_kept_and_learned(installa
     assert {"kind": "email", "origin": "decision"}.items() <= identified[0].items() and "rosa" not in json.dumps(identified)
 
 
+def test_a_student_series_with_no_student_found_asks_which_student(installation, tmp_path):
+    """Someone the roster does not know writes about their own grades: the clerk is asked
+    who the student is (with no candidate to offer), and the answer is kept and learned."""
+    setup_users()
+    _directories(tmp_path)
+    files = _ingest(
+        installation,
+        _email(tmp_path / "t.eml", "<kid.2011@gmail.com>", "grade change", "Did the grade change for my lab go through? The portal still says C. I need it on my transcript for the application."),
+    )
+    record_id = files["t.eml"][0]
+    shown = run("show", record_id, "--json").json()
+    assert shown["status"] == "in_review" and shown["students"] == [] and shown["series"]["code"] == "STU-TRANSCRIPT"
+    question = next(q for q in run("review", "--json").json() if q["record_id"] == record_id and q["question"] == "students")
+    assert question["candidates"] == []
+    assert "none found" in run("review").stdout
+    assert run("classify", record_id, "--student", "S3", "--reason", "Will wrote from his own account", "--actor", "casey").exit_code == 0
+    assert [s["student_id"] for s in run("show", record_id, "--json").json()["students"]] == ["S3"]
+    assert all(q["record_id"] != record_id or q["question"] != "students" for q in run("review", "--json").json())
+
+
 def test_student_identify_teaches_an_x_id(installation, tmp_path):
     setup_users()
     _directories(tmp_path)

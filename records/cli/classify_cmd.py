@@ -40,6 +40,8 @@ def review(home: HomeOption = None, as_json: JsonOption = False) -> None:
         table = Table("candidate", "confidence", "evidence", title=f"record {item['record_id']}: which {item['question']}?", title_justify="left")
         for candidate in item["candidates"]:
             table.add_row(str(candidate.get("value")), f"{float(candidate.get('confidence') or 0):.2f}", _evidence_line(candidate.get("evidence") or []))
+        if not item["candidates"]:
+            table.add_row("(none found)", "", "nothing in the record names the student: name them with --student ID, or --no-student")
         console.print(table)
     typer.echo(f"{len(items)} question(s). Answer with: records classify RECORD_ID --student ID | --no-student | --series CODE --actor YOU --reason WHY")
 

@@ -28,7 +28,7 @@ from typing import Any
 from records.intake.model import Evidence
 from records.retention.matching import MATCHER_VERSION, Matches, RecordFacts, Roster, StudentLink, match_students
 from records.retention.names import tokens
-from records.retention.series import ADMIN, EMPTY_MODEL, PERSONAL, SCHOOL, LearnedModel, TermScore, lexicon, term_scores
+from records.retention.series import ADMIN, EMPTY_MODEL, PERSONAL, SCHOOL, STRONG_WEIGHT, LearnedModel, TermScore, lexicon, term_scores
 
 # Bump when a series rule of this module changes: every decision records the version of
 # the matcher, these rules, the lexicon and the learned model that produced it.
@@ -83,10 +83,13 @@ class Decision:
     version: str
     thresholds: Thresholds
     notes: list[str] = field(default_factory=list)
+    # "Which student?" with no candidate to offer: the words say a student series and
+    # nothing in the record names the student (an X account the roster cannot know).
+    student_unknown: bool = False
 
     @property
     def in_review(self) -> bool:
-        return bool(self.student_question or self.series_question)
+        return bool(self.student_question or self.series_question or self.student_unknown)
 
 
 def _softmax_margin(scores: dict[str, float]) -> tuple[str, float, list[tuple[str, float]]]:
@@ -166,6 +169,13 @@ def decide_series(
         allowed = ["STU-TEMPORARY", "STU-TRANSCRIPT", "STU-SPED", "CORR-TRANSITORY"]
     elif maybe_student:
         allowed = ["STU-TEMPORARY", "STU-TRANSCRIPT", "STU-SPED", "CORR-TRANSITORY", "CORR-ADMIN", "PUBLIC-RECORDS-REQUEST"]
+    elif sum(scores[code].strong for code in STUDENT_SERIES) >= STRONG_WEIGHT and matches.outsider:
+        # About a student's schoolwork or wellbeing, with someone from outside the district
+        # whom the directories do not know (an X account the roster cannot hold, a new
+        # phone) and no student named:
+        # a student series may win, and then a person files it with its student
+        # (``classify``: a student series without a student is a question).
+        allowed = ["STU-TEMPORARY", "STU-TRANSCRIPT", "STU-SPED", "CORR-TRANSITORY", "CORR-ADMIN", "PUBLIC-RECORDS-REQUEST", "PERSONNEL"]
     else:
         allowed = ["CORR-ADMIN", "CORR-TRANSITORY", "PUBLIC-RECORDS-REQUEST", "PERSONNEL"]
     values: dict[str, float] = {}
@@ -291,7 +301,7 @@ def classify(
     # another student of a record whose series is about students.
     # A series in doubt goes to a person anyway, and the student decides the series: the
     # doubtful candidates are shown with it rather than dropped.
-    series_in_doubt = series.confidence < thresholds.series
+    series_in_doubt = series.confidence < thresholds.series or (series.code in STUDENT_SERIES and not links)
     student_question: list[StudentLink] = []
     if doubtful and (not links or series.code in STUDENT_SERIES or series_in_doubt):
         if links or series_in_doubt or series.code in (*STUDENT_SERIES, "CORR-TRANSITORY", "UNSCHEDULED") or any(c.confidence >= 0.5 for c in doubtful):
@@ -309,6 +319,7 @@ def classify(
         version=version,
         thresholds=thresholds,
         notes=notes,
+        student_unknown=series.code in STUDENT_SERIES and not links and not student_question,
     )
 
 

@@ -31,7 +31,7 @@ from rapidfuzz import fuzz, process
 from records.intake.model import Evidence, Participant
 from records.retention.names import given_name_forms, name_tokens, surname_forms, words
 
-MATCHER_VERSION = "match-1"
+MATCHER_VERSION = "match-2"
 
 # Evidence weights (0 to 1), combined per student as a noisy-or.
 W_STUDENT_ADDRESS = 0.97
@@ -118,6 +118,7 @@ class Matches:
     staff_ids: set[str] = field(default_factory=set)
     school_address: bool = False  # someone writes from the district's own mail domain
     colleague: bool = False  # a staff member other than the export's owner takes part
+    outsider: bool = False  # someone neither directory knows, writing from outside the district
 
 
 def combine(weights: Iterable[float]) -> float:
@@ -206,6 +207,7 @@ def match_students(facts: RecordFacts, roster: Roster) -> Matches:
 
     school_address = False
     colleague = False
+    outsider = False
     owner_profile = roster.staff.get(facts.owner_staff_id or "")
     owner_name = name_tokens(owner_profile.first_name) + name_tokens(owner_profile.last_name) if owner_profile else ()
     for number, person in enumerate(facts.participants, start=1):
@@ -247,6 +249,7 @@ def match_students(facts: RecordFacts, roster: Roster) -> Matches:
             claimed_names.append(toks)
             claimed_given.add(toks[0])
         roles.append(role)
+        outsider |= role == "unknown" and not ("@" in address and address.rsplit("@", 1)[1] in roster.school_domains)
 
     text_words = words(facts.text)
     plain = [w for w, _ in text_words]
@@ -338,7 +341,7 @@ def match_students(facts: RecordFacts, roster: Roster) -> Matches:
         if sid in roster.students
     ]
     candidates.sort(key=lambda link: (-link.confidence, link.student_id))
-    return Matches(candidates, roles, staff_ids, school_address, colleague)
+    return Matches(candidates, roles, staff_ids, school_address, colleague, outsider)
 
 
 def _settle_siblings(evidence: dict[str, list[Evidence]]) -> None:

@@ -323,7 +323,7 @@ def _save(
                 session.add(RecordStudent(record_id=record.id, student_id=student_id, confidence=round(link.confidence, 4), evidence=evidence, decided_by="engine"))
             else:
                 row.confidence, row.evidence = round(link.confidence, 4), evidence
-        if decision.student_question:
+        if decision.student_question or decision.student_unknown:
             wanted["students"] = [link.to_json() | {"value": link.student_id} for link in decision.student_question]
         roles = decision.roles
         if len(roles) == len(record.participants or []):
