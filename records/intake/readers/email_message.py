@@ -385,6 +385,8 @@ def _hostile(raw: bytes) -> str | None:
         return f"has {block / 1024**2:.0f} MB of headers, more than {MAX_HEADER_BLOCK // 1024**2} MB"
     if raw.count(b"\n--") > MAX_BOUNDARY_LINES:
         return f"has more than {MAX_BOUNDARY_LINES} MIME boundary lines"
+    if len(raw) <= MAX_CONTENT_HEADER:
+        return None  # no header in it can be longer than the whole message (most emails)
     for found in re.finditer(rb"(?im)^content-(?:type|disposition)[ \t]*:", raw):
         length = _logical_length(raw, found.start(), MAX_CONTENT_HEADER + 1)
         if length > MAX_CONTENT_HEADER:
