@@ -383,6 +383,40 @@ def test_stdlib_canonical_json_matches_rfc8785_on_random_values() -> None:
         assert sv.canonical_json(sample) == rfc8785.dumps(sample), sample
 
 
+def test_event_payload_canonical_form_is_rfc8785_on_random_payloads() -> None:
+    """``audit.canonical`` takes a shortcut for plain payloads: its bytes (the ones every
+    event's hash covers) are the ``rfc8785`` package's, whatever the payload holds."""
+    rng = random.Random(2026)
+    alphabet = ["a", "Z", "0", " ", "\u0000", "\u001f", "\u007f", '"', "\\", "/", "\b", "\f", "\n", "\r", "\t", "é", "\u2028", "\u20ac", "\ufb33", "\U0001f600", "\ue000"]
+
+    def word(letters: list[str]) -> str:
+        return "".join(rng.choice(letters) for _ in range(rng.randint(0, 6)))
+
+    def number() -> float:
+        while True:  # any finite double, or one of a plain size with few digits
+            value = struct.unpack("<d", rng.getrandbits(64).to_bytes(8, "little"))[0] if rng.random() < 0.5 else rng.randint(1, 10**6) / 10 ** rng.randint(0, 20)
+            if value == value and abs(value) != float("inf"):
+                return value
+
+    def value(depth: int = 0) -> Any:
+        kind = rng.randint(0, 8 if depth < 3 else 4)
+        return [
+            lambda: word(alphabet), lambda: rng.randint(-(2**53) + 1, 2**53 - 1), lambda: rng.choice([None, True, False]),
+            lambda: rng.randint(-5, 5), lambda: rng.choice([0.5, 1.0, -0.0, 1e21, 1e-7, 1e-4, 0.0001234, 1e16, 9999999999999998.0, 0.1, 123456789.125, number()]),
+            lambda: [value(depth + 1) for _ in range(rng.randint(0, 4))],
+            lambda: tuple(value(depth + 1) for _ in range(rng.randint(0, 3))),
+            lambda: {word(alphabet[:4] + ['"', "_"]): value(depth + 1) for _ in range(rng.randint(0, 4))},
+            lambda: {word(alphabet): value(depth + 1) for _ in range(rng.randint(0, 4))},
+        ][kind]()
+
+    for _ in range(20000):
+        sample = value()
+        assert audit.canonical(sample) == rfc8785.dumps(sample), sample
+    for refused in ("\ud800", {"a": [2**53]}, {"a": float("nan")}):
+        with pytest.raises(Exception):  # noqa: B017 - rfc8785's own errors, as before
+            audit.canonical(refused)
+
+
 @pytest.mark.parametrize("payload", JCS_TABLE[28:], ids=["keys", "string", "nested"])
 def test_event_body_assembled_from_the_payload_bytes_is_its_canonical_form(payload: Any) -> None:
     from records.storage.audit import PendingEvent, _body, _body_bytes, canonical

@@ -307,6 +307,24 @@ def test_packed_keys_are_one_key_each_and_destroyed_one_by_one(store: ContentSto
         keystore.primitive(third)
 
 
+def test_small_and_large_record_keys_of_one_pack_read_back_from_the_key_store(store: ContentStore) -> None:
+    """A small record's key streams in 4 KB segments, a large one's in 1 MiB: both read
+    back whole from a fresh key store (the segment size travels with each keyset)."""
+    large = os.urandom(3 * 1024 * 1024 + 5)
+    made = store.new_keys(3, [True, False, True])
+    contents = [PLAIN * 40, large, b""]  # 100 KB over many 4 KB segments; several 1 MiB ones; empty
+    for (key_id, primitive), data in zip(made, contents, strict=True):
+        store.put(key_id, io.BytesIO(data), primitive=primitive)
+        store.put_text(key_id, data.decode("latin-1")[:50_000], primitive=primitive)
+    reopened = ContentStore(KeyStore(store.keystore.path), store.blobs)
+    for (key_id, _), data in zip(made, contents, strict=True):
+        assert reopened.open(key_id, f"{key_id}.blob").read() == data
+        assert reopened.read_text(key_id, f"{key_id}.text") == data.decode("latin-1")[:50_000]
+    # Each key still opens only its own blobs.
+    with pytest.raises(ContentCorrupted):
+        reopened.open(made[0][0], f"{made[2][0]}.blob").read()
+
+
 def test_wrapped_key_is_bound_to_its_id(tmp_path: Path) -> None:
     keystore = KeyStore(tmp_path / "keys")
     keystore.create()

@@ -1,7 +1,7 @@
 """Record content, encrypted at rest under the record's own key, always streamed.
 
-Bytes go through Tink's streaming AEAD (AES256-GCM-HKDF, 1 MiB segments) straight into
-the blob store, so a 5 GB mbox costs a few megabytes of memory, never its size. The blob
+Bytes go through Tink's streaming AEAD (AES256-GCM-HKDF, 1 MiB segments; 4 KB for a
+record known to be small, ``SMALL_BYTES``) straight into the blob store, so a 5 GB mbox costs a few megabytes of memory, never its size. The blob
 id is the associated data: a blob copied or renamed onto another id fails to decrypt
 instead of showing another record's content. Extracted text is a second blob under the
 same key, so destroying the key (``destroy.py``) shreds both.
@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import io
 from dataclasses import dataclass
+from collections.abc import Sequence
 from typing import BinaryIO, cast
 
 import tink
@@ -28,6 +29,7 @@ from records.storage.keystore import KeyStore
 
 CHUNK = 1024 * 1024
 PACK_KEYS = 10_000  # keys per key pack at most (a stream's chunk needs a few hundred)
+SMALL_BYTES = 256 * 1024  # a record whose content and text are both this small gets 4 KB segments
 
 
 class ContentCorrupted(RecordsError):
@@ -101,13 +103,18 @@ class ContentStore:
                 # Another process created it between our check and our write: use theirs.
         return self.keystore.primitive(key_id)
 
-    def new_keys(self, count: int) -> list[tuple[str, streaming_aead.StreamingAead]]:
-        """``count`` new record keys, stored together in one key pack (see ``keystore``)."""
+    def new_keys(self, count: int, small: Sequence[bool] = ()) -> list[tuple[str, streaming_aead.StreamingAead]]:
+        """``count`` new record keys, stored together in one key pack (see ``keystore``).
+
+        ``small[n]``: key ``n`` will only encrypt blobs of at most ``SMALL_BYTES`` (4 KB
+        segments; starting a 1 MiB-segment stream cost more than a short email's AES).
+        """
         from records.storage.ids import new_id
 
         made: list[tuple[str, streaming_aead.StreamingAead]] = []
         while len(made) < count:
-            made += self.keystore.new_keys(new_id("K"), min(PACK_KEYS, count - len(made)))
+            size = min(PACK_KEYS, count - len(made))
+            made += self.keystore.new_keys(new_id("K"), size, small[len(made) : len(made) + size])
         return made
 
     def put(

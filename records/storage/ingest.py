@@ -41,7 +41,7 @@ from records.intake.pipeline import FileDigest, FileExtraction
 from records.storage import audit
 from records.storage.audit import PendingEvent
 from records.storage.blobstore import BlobPackWriter, pack_of
-from records.storage.content import ContentStore, StoredBlob
+from records.storage.content import SMALL_BYTES, ContentStore, StoredBlob
 from records.storage.destroy import discard_uncommitted
 from records.storage.ids import new_id
 from records.storage.models import Record, RecordPage, RecordSource, Source, Staff
@@ -295,8 +295,10 @@ def prepare_records(content: ContentStore, source: PreparedSource, items: Iterab
     queue: list[tuple[Item, str | None]] = [(item, None) for item in items]
     reuses = reuse_source_key and bool(queue) and queue[0][0].content is None
     # One key per record, all made at once in one key pack (keystore.py: a file per key
-    # cost more than the rest of storing a short email).
-    keys = iter(content.new_keys(_count(queue) - (1 if reuses else 0)))
+    # cost more than the rest of storing a short email); a small record's key streams in
+    # small segments (content.py, ``SMALL_BYTES``).
+    small = [_small(item) for item in _preorder([item for item, _ in queue])][1 if reuses else 0 :]
+    keys = iter(content.new_keys(len(small), small))
     key_ids = []
     try:
         with contextlib.ExitStack() as open_packs:
@@ -336,15 +338,18 @@ def prepare_records(content: ContentStore, source: PreparedSource, items: Iterab
     return prepared
 
 
-def _count(queue: list[tuple[Item, str | None]]) -> int:
-    """Items and their children, at every depth."""
-    total = 0
-    stack = [item for item, _ in queue]
+def _preorder(items: list[Item]) -> Iterator[Item]:
+    """Items and their children, at every depth, in the order ``prepare_records`` stores them."""
+    stack = list(reversed(items))
     while stack:
         item = stack.pop()
-        total += 1
-        stack.extend(item.children)
-    return total
+        yield item
+        stack.extend(reversed(item.children))
+
+
+def _small(item: Item) -> bool:
+    """Whether everything stored under this item's key is known to be small."""
+    return isinstance(item.content, bytes) and len(item.content) <= SMALL_BYTES and len(item.text) * 4 <= SMALL_BYTES
 
 
 # --- committing rows (the caller's transaction) ----------------------------------------

@@ -37,7 +37,7 @@ import re
 import secrets
 import stat
 import struct
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import tink
@@ -57,6 +57,11 @@ PACK_MAGIC = b"RKP1"  # records key pack, version 1
 _ENTRY_HEAD = struct.Struct(">HI")  # key id length, wrapped keyset length
 PACKED_KEY_ID = re.compile(r"^(K-[0-9A-Z]{15})_([0-9]{1,5})$")
 _TEMPLATE = streaming_aead.streaming_aead_key_templates.AES256_GCM_HKDF_1MB
+# For a record whose content and text are small (an email, a chat part): the same Tink
+# scheme with 4 KB segments. Starting a stream allocates one segment's buffer, and two
+# 1 MiB buffers per short message cost more than encrypting it; the segment size is part
+# of the keyset, so every key decrypts its own blobs whichever it was made with.
+_SMALL_TEMPLATE = streaming_aead.streaming_aead_key_templates.AES256_GCM_HKDF_4KB
 _FOLDER_MODE = 0o700
 _FILE_MODE = 0o600
 _HEX16 = "[0-9a-f]" * 16  # the random part of a temporary file's name
@@ -253,12 +258,13 @@ class KeyStore:
             raise ValueError(f"key {key_id} already exists; a key id is never reused") from None
         return handle.primitive(streaming_aead.StreamingAead)
 
-    def new_keys(self, pack_id: str, count: int) -> list[tuple[str, streaming_aead.StreamingAead]]:
+    def new_keys(self, pack_id: str, count: int, small: Sequence[bool] = ()) -> list[tuple[str, streaming_aead.StreamingAead]]:
         """Create ``count`` record keys in one new pack; return (key id, AEAD) for each.
 
         ``pack_id`` is a fresh content-key id (``new_id("K")``); the keys are
         ``<pack_id>_0`` to ``<pack_id>_<count-1>``. The pack is written like a key file:
-        whole or not at all, never over an existing one.
+        whole or not at all, never over an existing one. ``small[n]`` true: key ``n``
+        encrypts only small blobs and uses 4 KB segments (``_SMALL_TEMPLATE``).
         """
         if not PACKED_KEY_ID.fullmatch(f"{pack_id}_{max(0, count - 1)}"):
             raise ValueError(f"not a valid key pack id or size: {pack_id!r}, {count}")
@@ -268,7 +274,7 @@ class KeyStore:
         made: list[tuple[str, streaming_aead.StreamingAead]] = []
         for number in range(count):
             key_id = f"{pack_id}_{number}"
-            handle = tink.new_keyset_handle(_TEMPLATE)
+            handle = tink.new_keyset_handle(_SMALL_TEMPLATE if number < len(small) and small[number] else _TEMPLATE)
             wrapped = tink.proto_keyset_format.serialize_encrypted(handle, master, key_id.encode("ascii"))
             chunks += [_ENTRY_HEAD.pack(len(key_id), len(wrapped)), key_id.encode("ascii"), wrapped]
             made.append((key_id, handle.primitive(streaming_aead.StreamingAead)))

@@ -23,10 +23,9 @@ Plain functions over plain data: no database, no Prefect.
 
 from __future__ import annotations
 
-import functools
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, ClassVar
 
@@ -43,6 +42,10 @@ _SEPARATOR = re.compile(
 )
 _QUOTED_FROM = re.compile(rb"^>+From ")
 _HEADER_NAME = re.compile(rb"^([!-9;-~]+)[ \t]*:")
+# A header line opening the data (``email_message._FIELD`` on bytes): ``header_stats``
+# counts no header exactly when the first line does not match it (the pattern never
+# crosses a line end), and asking that of each message cost more than cutting it.
+_HEADER_LINE = re.compile(rb"[!-9;-~]+[ \t]*:")
 
 
 class MboxReader(Reader):
@@ -92,70 +95,78 @@ class RawMessage:
     data: bytes | None  # None when it was larger than the limit and not kept
 
 
-@dataclass
-class _Building:
-    number: int
-    offset: int
-    limit: int
-    chunks: list[bytes] = field(default_factory=list)
-    size: int = 0
-    too_large: bool = False
-
-    def add(self, piece: bytes) -> None:
-        if self.too_large:
-            return
-        self.size += len(piece)
-        if self.size > self.limit:
-            self.too_large = True
-            self.chunks.clear()
-            return
-        self.chunks.append(piece)
-
-    def finish(self) -> RawMessage:
-        if self.chunks and self.chunks[-1] in (b"\n", b"\r\n"):
-            self.chunks.pop()  # the blank line before the next separator is the separator's
-        data = None if self.too_large else b"".join(self.chunks)
-        self.chunks = []
-        return RawMessage(self.number, self.offset, data)
-
-
 def split_mbox(handle: BinaryIO, limit: int = MAX_EMAIL_BYTES) -> Iterator[RawMessage]:
-    """Cut an mbox stream into messages, holding one message in memory at a time."""
-    building: _Building | None = None
-    number = offset = 0
+    """Cut an mbox stream into messages, holding one message in memory at a time.
+
+    The message being built is plain local variables (its lines, their size, whether it
+    outgrew ``limit``), not an object with a method per line: this loop runs once per
+    line of a many-GB file.
+    """
+    chunks: list[bytes] = []
+    append = chunks.append
+    building = False  # a message has started
+    number = offset = size = 0
+    start = 0  # the offset of the current message's separator line
+    too_large = False
     after_blank = line_start = True
     held: tuple[bytes, int] | None = None  # a "From " line waiting for the next line to decide
-    for piece in iter(functools.partial(handle.readline, MAX_LINE), b""):
+    readline = handle.readline
+    while piece := readline(MAX_LINE):
         here, starts = offset, line_start
         offset += len(piece)
-        line_start = piece.endswith(b"\n")
+        line_start = piece[-1:] == b"\n"
         if held is not None:
             line, at = held
             held = None
             if starts and _known_header(piece):
-                if building is not None:
-                    yield building.finish()
+                if building:
+                    yield _finish(number, start, chunks, too_large)
+                    chunks.clear()
                 number += 1
-                building = _Building(number, at, limit)
-            elif building is not None:
-                building.add(line)
-        if starts and after_blank and line_start and piece.startswith(b"From "):
+                building, start, size, too_large = True, at, 0, False
+            elif building and not too_large:
+                size += len(line)
+                if size > limit:
+                    too_large = True
+                    chunks.clear()
+                else:
+                    append(line)
+        if starts and after_blank and line_start and piece[:5] == b"From ":
             after_blank = False
-            if building is None or _SEPARATOR.match(piece):
-                if building is not None:
-                    yield building.finish()
+            if not building or _SEPARATOR.match(piece):
+                if building:
+                    yield _finish(number, start, chunks, too_large)
+                    chunks.clear()
                 number += 1
-                building = _Building(number, here, limit)
+                building, start, size, too_large = True, here, 0, False
             else:
                 held = (piece, here)
             continue
-        if building is not None:
-            building.add(piece[1:] if starts and piece[:1] == b">" and _QUOTED_FROM.match(piece) else piece)
-        after_blank = starts and piece in (b"\n", b"\r\n")
-    if held is not None and building is not None:
-        building.add(held[0])
-    if building is not None:
-        yield building.finish()
+        if building and not too_large:
+            if starts and piece[:1] == b">" and _QUOTED_FROM.match(piece):
+                piece = piece[1:]
+            size += len(piece)
+            if size > limit:
+                too_large = True
+                chunks.clear()
+            else:
+                append(piece)
+        after_blank = starts and (piece == b"\n" or piece == b"\r\n")
+    if held is not None and building and not too_large:
+        size += len(held[0])
+        if size > limit:
+            too_large = True
+            chunks.clear()
+        else:
+            append(held[0])
+    if building:
+        yield _finish(number, start, chunks, too_large)
+
+
+def _finish(number: int, offset: int, chunks: list[bytes], too_large: bool) -> RawMessage:
+    if chunks and chunks[-1] in (b"\n", b"\r\n"):
+        chunks.pop()  # the blank line before the next separator is the separator's
+    return RawMessage(number, offset, None if too_large else b"".join(chunks))
 
 
 def _known_header(line: bytes) -> bool:
@@ -197,7 +208,7 @@ def _items(path: Path, problems: list[str], limit: int) -> Iterator[Item]:
             if not raw.data.strip():
                 report.add(f"{where} could not be read: it is empty")
                 continue
-            if header_stats(raw.data[:65536])[1] == 0:
+            if not _HEADER_LINE.match(raw.data, 0, 65536):  # ``header_stats(data[:65536])[1] == 0``
                 report.add(f"{where} could not be read: it has no header block")
                 continue
             local: list[str] = []
