@@ -48,7 +48,7 @@ NONRECORD_MAX_BUSINESS = 0.5
 NONRECORD_MAX_WEAK = 3.0  # weak business words ("tomorrow", "bring") tolerated in private life
 NONRECORD_PRIOR = 3.0  # a staff export is mostly private life (issue 5)
 COLLEAGUE_PERSONAL = 3.0  # between colleagues, private life must show itself
-LINKED_WEAK_LOGISTICS = 0.75
+LINKED_WEAK_LOGISTICS = 0.75  # weak logistics words, when a student is linked (see decide_series)
 
 
 @dataclass(frozen=True)
@@ -170,11 +170,11 @@ def decide_series(
     elif maybe_student:
         allowed = ["STU-TEMPORARY", "STU-TRANSCRIPT", "STU-SPED", "CORR-TRANSITORY", "CORR-ADMIN", "PUBLIC-RECORDS-REQUEST"]
     elif sum(scores[code].strong for code in STUDENT_SERIES) >= STRONG_WEIGHT and matches.outsider:
-        # About a student's schoolwork or wellbeing, with someone from outside the district
-        # whom the directories do not know (an X account the roster cannot hold, a new
-        # phone) and no student named:
-        # a student series may win, and then a person files it with its student
-        # (``classify``: a student series without a student is a question).
+        # About a student's schoolwork or wellbeing, written with someone from outside the
+        # district whom neither directory knows (an X account the roster cannot hold, a
+        # new phone), and no student named: a student series may win, and then a person
+        # files the record with its student (``classify``: a student series without a
+        # student is a question, never a guess).
         allowed = ["STU-TEMPORARY", "STU-TRANSCRIPT", "STU-SPED", "CORR-TRANSITORY", "CORR-ADMIN", "PUBLIC-RECORDS-REQUEST", "PERSONNEL"]
     else:
         allowed = ["CORR-ADMIN", "CORR-TRANSITORY", "PUBLIC-RECORDS-REQUEST", "PERSONNEL"]
@@ -297,10 +297,9 @@ def classify(
             series = SeriesCandidate(parent.series.code, parent.series.confidence, (Evidence("parent-record", "shares the series of the record it is attached to", parent.series.confidence),))
             runners = []
 
-    # A student question only when nothing certain was found, or the doubt is about
-    # another student of a record whose series is about students.
-    # A series in doubt goes to a person anyway, and the student decides the series: the
-    # doubtful candidates are shown with it rather than dropped.
+    # A student question only when nothing certain was found, the doubt is about another
+    # student of a record whose series is about students, or the series itself is in
+    # doubt: a person looks at the record then anyway, and the student decides the series.
     series_in_doubt = series.confidence < thresholds.series or (series.code in STUDENT_SERIES and not links)
     student_question: list[StudentLink] = []
     if doubtful and (not links or series.code in STUDENT_SERIES or series_in_doubt):
