@@ -27,7 +27,7 @@ from typing import Any
 
 from records.intake.model import Evidence
 from records.retention.matching import MATCHER_VERSION, Matches, RecordFacts, Roster, StudentLink, match_students
-from records.retention.names import tokens
+from records.retention.names import tokens, words
 from records.retention.series import ADMIN, EMPTY_MODEL, PERSONAL, SCHOOL, STRONG_WEIGHT, LearnedModel, TermScore, lexicon, term_scores
 
 # Bump when a series rule of this module changes: every decision records the version of
@@ -279,11 +279,15 @@ def classify(
     parent: Decision | None = None,
 ) -> Decision:
     """Classify one record (an attachment after its parent, whose decision it shares)."""
-    matches = match_students(facts, roster)
+    text_words = words(facts.text)  # split once: the matcher and the series both use them
+    matches = match_students(facts, roster, text_words)
     links = [c for c in matches.candidates if c.confidence >= thresholds.student]
     doubtful = [c for c in matches.candidates if CANDIDATE_FLOOR <= c.confidence < thresholds.student]
-    words = tokens(_series_sample(facts.text))
-    series, runners, notes = decide_series(facts, matches, links, words, model)
+    if len(facts.text) <= SERIES_SAMPLE_CHARS:
+        sample_words = [word for word, _ in text_words]  # tokens(text), already split
+    else:
+        sample_words = tokens(_series_sample(facts.text))
+    series, runners, notes = decide_series(facts, matches, links, sample_words, model)
     version = f"{MATCHER_VERSION}+{SERIES_RULES_VERSION}+{lexicon().version}+{model.version}"
 
     if parent is not None:

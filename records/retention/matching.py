@@ -186,8 +186,12 @@ def _ev(kind: str, detail: str, weight: float) -> Evidence:
     return Evidence(kind, detail, round(weight, 4))
 
 
-def match_students(facts: RecordFacts, roster: Roster) -> Matches:
-    """Every student the record may be about, with evidence (see the module doc)."""
+def match_students(facts: RecordFacts, roster: Roster, text_words: list[tuple[str, bool]] | None = None) -> Matches:
+    """Every student the record may be about, with evidence (see the module doc).
+
+    ``text_words`` is ``words(facts.text)`` when the caller has it already (``classify``
+    weighs the same words for the series): splitting a record's text is done once.
+    """
     evidence: dict[str, list[Evidence]] = defaultdict(list)
     roles: list[str] = []
     staff_ids: set[str] = set()
@@ -251,7 +255,8 @@ def match_students(facts: RecordFacts, roster: Roster) -> Matches:
         roles.append(role)
         outsider |= role == "unknown" and not ("@" in address and address.rsplit("@", 1)[1] in roster.school_domains)
 
-    text_words = words(facts.text)
+    if text_words is None:
+        text_words = words(facts.text)
     plain = [w for w, _ in text_words]
     used = [False] * len(plain)
 
