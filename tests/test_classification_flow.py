@@ -148,6 +148,10 @@ def test_a_student_series_with_no_student_found_asks_which_student(installation,
     assert run("classify", record_id, "--student", "S3", "--reason", "Will wrote from his own account", "--actor", "casey").exit_code == 0
     assert [s["student_id"] for s in run("show", record_id, "--json").json()["students"]] == ["S3"]
     assert all(q["record_id"] != record_id or q["question"] != "students" for q in run("review", "--json").json())
+    decided = [json.loads(e.payload) for e in _events(installation, "record.classified") if e.subject_id == record_id]
+    assert decided[-1]["decided_by"] == "casey"
+    learned = [json.loads(e.payload) for e in _events(installation, "student.identified")]
+    assert any(p["origin"] == "decision" and p["record_id"] == record_id and p["kind"] == "email" for p in learned)
 
 
 def test_student_identify_teaches_an_x_id(installation, tmp_path):
