@@ -617,3 +617,20 @@ def test_email_policy_is_default() -> None:
     message = make_email(subject="Réunion parents-professeurs")
     item = item_from_message_bytes(message.as_bytes(policy=email.policy.default), "email")
     assert "Subject: Réunion parents-professeurs" in item.text
+
+
+def test_parsed_headers_answer_after_a_change() -> None:
+    """Parsed messages answer header look-ups from an index (mbox speed); a delete then a
+    set keeps the header count, and must not leave the index pointing at another header."""
+    import email
+
+    from records.intake.readers.email_message import POLICY
+
+    message = email.message_from_bytes(b"From: a@example.org\r\nSubject: one\r\nContent-Type: text/plain\r\n\r\nbody\r\n", policy=POLICY)
+    assert message.get("subject") == "one" and "content-type" in message
+    del message["Subject"]
+    message["X-Note"] = "two"
+    assert message.get("subject") is None and "subject" not in message
+    assert message.get("x-note") == "two" and message.get("content-type") == "text/plain"
+    message.replace_header("X-Note", "three")
+    assert message["x-note"] == "three"
