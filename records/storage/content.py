@@ -1,10 +1,11 @@
 """Record content, encrypted at rest under the record's own key, always streamed.
 
 Bytes go through Tink's streaming AEAD (AES256-GCM-HKDF, 1 MiB segments; 4 KB for a
-record known to be small, ``SMALL_BYTES``) straight into the blob store, so a 5 GB mbox costs a few megabytes of memory, never its size. The blob
-id is the associated data: a blob copied or renamed onto another id fails to decrypt
-instead of showing another record's content. Extracted text is a second blob under the
-same key, so destroying the key (``destroy.py``) shreds both.
+record known to be small, ``SMALL_BYTES``) straight into the blob store, so a 5 GB mbox
+costs a few megabytes of memory, never its size. The blob id is the associated data: a
+blob copied or renamed onto another id fails to decrypt instead of showing another
+record's content. Extracted text is a second blob under the same key, so destroying the
+key (``destroy.py``) shreds both.
 
 A tampered blob raises ``ContentCorrupted`` when the damaged segment is read. Segments
 before it have already been handed out by then; a caller that must not act on partial
@@ -15,8 +16,8 @@ from __future__ import annotations
 
 import hashlib
 import io
-from dataclasses import dataclass
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import BinaryIO, cast
 
 import tink
