@@ -8,13 +8,15 @@ kept as a hash, because keys like this end up in audit payloads.
 from __future__ import annotations
 
 import datetime as dt
+import email.utils
 import hashlib
+import functools
 import re
 from collections.abc import Iterable
 from email.message import Message
 from email.parser import BytesHeaderParser
 from email.policy import default
-from email.utils import parseaddr, parsedate_to_datetime
+from email.utils import parseaddr
 from typing import Any
 
 _PREFIXES = ("fwd:", "fw:", "re:", "aw:", "wg:", "tr:")
@@ -90,7 +92,7 @@ def raw_origin(items: Iterable[tuple[str, Any]]) -> str | None:
             raw[key] = value
     try:
         sender = _sender(_unfolded(raw.get("from", "")))
-        date = parsedate_to_datetime(_unfolded(raw.get("date", "")))
+        date = parsed_date(_unfolded(raw.get("date", "")))
         subject = _subject(_unfolded(raw.get("subject", "")))
     except (TypeError, ValueError, IndexError, LookupError, AttributeError):
         # AttributeError: the standard library's address parser fails so on some odd
@@ -100,6 +102,11 @@ def raw_origin(items: Iterable[tuple[str, Any]]) -> str | None:
         return None
     return origin_key(sender, date, subject_sha256(subject))
 
+
+# ``email.utils.parsedate_to_datetime``, remembering the last few values: the email reader
+# parses a message's ``Date:`` for its sent time, then the origin key parses the same value
+# again. The result is an immutable datetime (or the same exception raised anew).
+parsed_date = functools.lru_cache(maxsize=16)(email.utils.parsedate_to_datetime)
 
 _ORIGIN_FIELDS = frozenset({"from", "date", "subject"})
 _LINE_BREAKS = re.compile(r"[\r\n]")  # what ``policy.default`` removes before parsing a value

@@ -42,7 +42,7 @@ from email import policy
 from email.message import EmailMessage, Message
 from email.headerregistry import HeaderRegistry
 from email.parser import BytesParser
-from email.utils import getaddresses, parsedate_to_datetime
+from email.utils import getaddresses
 from html.parser import HTMLParser
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -52,7 +52,7 @@ from ftfy.badness import is_bad
 
 from records.intake.model import Evidence, Extraction, Item, Participant, Quarantine, ReadOptions
 from records.intake.normalize import email_address
-from records.intake.origin import HEAD_LIMIT, message_origin, subject_sha256  # the storage matches forwards on this hash
+from records.intake.origin import HEAD_LIMIT, message_origin, parsed_date, subject_sha256  # the storage matches forwards on this hash
 from records.intake.registry import Reader, Sniff, register
 
 # --------------------------------------------------------------------------- limits
@@ -156,6 +156,25 @@ class _MemoParams(EmailMessage):
     def __contains__(self, name: Any) -> bool:
         return name.lower() in self._first_index()
 
+    def get_content_type(self) -> str:
+        # Asked a dozen times per part (by the parser, ``walk``, the charset and filename
+        # look-ups and the reader); a pure function of the raw Content-Type value, which
+        # an mbox repeats, so it is remembered by that value. No header: the part's
+        # default type, which depends on its parent, so it is not remembered.
+        number = self._first_index().get("content-type")
+        if number is None:
+            return super().get_content_type()
+        value = self._headers[number][1]  # type: ignore[attr-defined]
+        if self.policy is not POLICY or type(value) is not str or len(value) > 1024:
+            return super().get_content_type()
+        found = _CONTENT_TYPES.get(value)
+        if found is None:
+            found = super().get_content_type()
+            if len(_CONTENT_TYPES) >= 4096:
+                _CONTENT_TYPES.clear()
+            _CONTENT_TYPES[value] = found
+        return found
+
     def _get_params_preserve(self, failobj: Any, header: str) -> Any:
         value = self.get(header)
         if value is None:
@@ -173,6 +192,7 @@ class _MemoParams(EmailMessage):
 
 
 _PARAMS_SEEN: dict[tuple[str, str], Any] = {}
+_CONTENT_TYPES: dict[str, str] = {}  # raw Content-Type value -> get_content_type()
 _FETCHED: dict[tuple[str, str], Any] = {}
 
 POLICY = policy.default.clone(header_factory=_MemoHeaders(), message_factory=_MemoParams)
@@ -628,7 +648,7 @@ def parse_date(value: str | None) -> dt.datetime | None:
     if not value:
         return None
     try:
-        when = parsedate_to_datetime(value.strip())
+        when = parsed_date(value.strip())
     except (TypeError, ValueError, IndexError, OverflowError):
         return None
     if when is None:
