@@ -22,10 +22,10 @@ time over its wall time: well under 100 means it waited, on fsync or on other wo
 the cores (the load average is printed before and after each measurement). Both sides of
 the mbox comparison are one single-threaded process, so the rate is also given by CPU
 time ("by CPU"), which other work on the machine disturbs far less than wall time.
-A large mbox is parsed by a child process of ours while ours stores what it has read
-(records/flows/stream_process.py): its CPU time is added to ours, and "ours peak MB" is
-the sum of both processes' peaks (the child's alone under "(reader)", sampled twice a
-second from /proc). The bare floor is
+A large mbox is parsed by child processes of ours (two on two cores, each parsing every
+other message) while ours stores what they have read (records/flows/stream_process.py):
+their CPU time is added to ours, and "ours peak MB" is the sum of every process's peak
+(the children's together under "(reader)", sampled twice a second from /proc). The bare floor is
 one process on one core, so two stages on two cores can beat it by wall time where
 they cannot by CPU time: compare both figures.
 
@@ -246,7 +246,7 @@ def child_ours(path: Path, home: Path) -> dict[str, Any]:
 
 
 class _ReaderPeak(threading.Thread):
-    """The largest peak (``VmHWM``) of this process's Python children, sampled twice a second.
+    """The peaks (``VmHWM``) of this process's Python children, sampled twice a second.
 
     ``RUSAGE_CHILDREN`` cannot tell: it keeps one maximum over every child, and a
     subprocess forked from this process (a helper program run on an attachment) counts
@@ -277,9 +277,11 @@ class _ReaderPeak(threading.Thread):
                         self.peaks[int(pid)] = max(self.peaks.get(int(pid), 0.0), int(line.split()[1]) / 1024)
 
     def stop(self) -> float:
+        """The reading processes' peaks added up: they run side by side (one large mbox
+        is parsed by several, flows/stream_process.py), and each ran to its own peak."""
         self.done.set()
         self.join()
-        return max(self.peaks.values(), default=0.0)
+        return sum(self.peaks.values())
 
 
 def _children_cpu() -> float:

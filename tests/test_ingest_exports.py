@@ -300,8 +300,9 @@ def test_a_streamed_source_ends_ingested_in_the_catalog_not_only_in_the_report(i
     assert again[0].status == "duplicate"  # not resumed as an unfinished source
 
 
-def test_a_large_mbox_read_in_its_own_process_comes_out_as_read_here(installation, tmp_path, monkeypatch):
-    """The reading process (stream_process) changes where the work runs, not what is kept:
+def test_a_large_mbox_read_in_other_processes_comes_out_as_read_here(installation, tmp_path, monkeypatch):
+    """The reading processes (stream_process) change where the work runs, not what is kept:
+    one child, or two or three children parsing every other (every third) message, give
     the same records in the same order, the same partial reason, duplicates and forward
     links, over several chunks and several batches sent between the processes."""
     import random
@@ -333,25 +334,28 @@ def test_a_large_mbox_read_in_its_own_process_comes_out_as_read_here(installatio
         path.write_bytes(b"".join(separator + part + b"\n" for part in parts))
         return path
 
-    used: list[int] = []
-    real = stream_process._received
+    used: list[str] = []
+    for name in ("_received", "_in_turn"):
+        real = getattr(stream_process, name)
 
-    def counted(*args):  # type: ignore[no-untyped-def]
-        used.append(1)
-        return real(*args)
+        def counted(*args, _real=real, _name=name):  # type: ignore[no-untyped-def]
+            used.append(_name)
+            return _real(*args)
 
-    monkeypatch.setattr(stream_process, "_received", counted)
+        monkeypatch.setattr(stream_process, name, counted)
     monkeypatch.setattr(stream_process, "MIN_BYTES", 10**12)
     [here] = process_batch(installation, [mbox(tmp_path / "here.mbox", 2023)], actor="system:test")
     assert not used
     monkeypatch.setattr(stream_process, "MIN_BYTES", 0)
-    [apart] = process_batch(installation, [mbox(tmp_path / "apart.mbox", 2024)], actor="system:test")
-    assert used  # read by the child process
-    assert here.status == apart.status == "partial"
-    assert here.reason == apart.reason and "message 6" in apart.reason and "no header block" in apart.reason
-    assert len(here.records) == len(apart.records) == 8  # 7 messages (one twice) and the csv
+    aparts = []
+    for readers, way in ((1, "_received"), (2, "_in_turn"), (3, "_in_turn")):
+        monkeypatch.setenv("RECORDS_STREAM_READERS", str(readers))
+        [apart] = process_batch(installation, [mbox(tmp_path / f"apart-{readers}.mbox", 2023 + readers)], actor="system:test")
+        assert used.pop() == way and not used  # read by one child, or by several in turn
+        aparts.append(apart)
     with installation.catalog.reading() as session:
-        by_id = {r.id: r for r in session.execute(select(Record).where(Record.id.in_(here.records + apart.records))).scalars()}
+        ids = here.records + [i for apart in aparts for i in apart.records]
+        by_id = {r.id: r for r in session.execute(select(Record).where(Record.id.in_(ids))).scalars()}
 
     def described(ids: list[str]) -> list[tuple]:
         return [
@@ -359,11 +363,15 @@ def test_a_large_mbox_read_in_its_own_process_comes_out_as_read_here(installatio
             for r in (by_id[i] for i in ids)
         ]
 
-    assert described(apart.records) == described(here.records)
-    # The messages are the same records (deduplicated); the attachment, which has no dedupe key, is stored again.
-    assert [i for i in apart.records if by_id[i].format != "attachment"] == [i for i in here.records if by_id[i].format != "attachment"]
+    for apart in aparts:
+        assert here.status == apart.status == "partial"
+        assert here.reason == apart.reason and "message 6" in apart.reason and "no header block" in apart.reason
+        assert len(here.records) == len(apart.records) == 8  # 7 messages (one twice) and the csv
+        assert described(apart.records) == described(here.records)
+        # The messages are the same records (deduplicated); the attachment, which has no dedupe key, is stored again.
+        assert [i for i in apart.records if by_id[i].format != "attachment"] == [i for i in here.records if by_id[i].format != "attachment"]
     rows = {by_id[i].locator: by_id[i] for i in here.records}
     assert rows["<fwd999@schools.example.org>"].forward_of == rows["<abc123@mail.example.net>"].id
     assert "<bus-2@example.net>/scores.csv" in rows
     seen = [e.subject_id for e in _events(installation, "record.seen")]
-    assert seen.count(rows["<abc123@mail.example.net>"].id) == 3  # repeated in the first file, then both in the second
+    assert seen.count(rows["<abc123@mail.example.net>"].id) == 7  # repeated in the first file, then both copies in each of the three others

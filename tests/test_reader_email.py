@@ -431,6 +431,50 @@ def test_mbox_with_no_readable_message_is_quarantined(tmp_path: Path) -> None:
     assert stop.value.kind == "damaged" and "no message could be read" in stop.value.reason
 
 
+def _in_turn(reader: MboxReader, found: object, parts: int) -> object:
+    """Every part's outcomes taken in turn, as the ingest takes them from its reading processes."""
+    streams = [reader.read_part(found, ReadOptions(), part, parts) for part in range(parts)]  # type: ignore[arg-type]
+    number = 0
+    while True:
+        outcome = next(streams[number % parts], None)
+        if outcome is None:
+            return
+        number += 1
+        assert outcome.number == number
+        yield outcome
+
+
+@pytest.mark.parametrize("parts", [2, 3, 5])
+def test_mbox_read_in_parts_and_assembled_is_read_whole(tmp_path: Path, parts: int) -> None:
+    """Several processes parsing every n-th message give, put back together, what one gives:
+    the same items in order, the same problems (the cap on listed problems included), the
+    same quarantine when no message is readable."""
+    broken = b"\x00\x01 not an email \xff\n"
+    messages = []
+    for n in range(200):
+        messages.append(make_email(message_id=f"<m{n}@example.net>", body=f"Note {n}.\n").as_bytes() if n % 3 == 0 else broken)
+    path = tmp_path / "mail.mbox"
+    path.write_bytes(mbox_bytes(messages))
+    found = sniff(path)
+    reader = MboxReader()
+    whole = reader.read(found, ReadOptions())
+    whole_items = list(whole.items)
+    assembled = reader.assemble(found, _in_turn(reader, found, parts))  # type: ignore[arg-type]
+    items = list(assembled.items)
+    assert [(i.locator, i.text, i.content) for i in items] == [(i.locator, i.text, i.content) for i in whole_items]
+    assert len(items) == 67
+    assert assembled.problems == whole.problems and len(assembled.problems) == 101  # 100 listed, then a count
+    assert assembled.problems[-1] == "and 33 more message problem(s) not listed"
+    assert assembled.detected == whole.detected
+
+    path.write_bytes(mbox_bytes([broken] * 4))
+    with pytest.raises(Quarantine) as alone:
+        reader.read(found, ReadOptions())
+    with pytest.raises(Quarantine) as together:
+        reader.assemble(found, _in_turn(reader, found, parts))  # type: ignore[arg-type]
+    assert together.value.reason == alone.value.reason and "message 1 (byte offset 0)" in alone.value.reason
+
+
 def test_split_mbox_handles_long_lines_and_missing_final_newline(tmp_path: Path) -> None:
     long_line = b"A" * (3 * 1024 * 1024)
     data = b"From a Tue Aug 08 12:36:29 2023\nSubject: one\n\n" + long_line + b"\n\nFrom b Tue Aug 08 12:36:29 2023\nSubject: two\n\nend"

@@ -12,6 +12,13 @@ Only readers whose items carry their bytes (``items_hold_bytes``; an mbox) are r
 a reader whose items name temporary files would reuse them before this process stored
 them. Small files stay in this process: a child's start-up (about a second of imports)
 costs more than it saves below ``MIN_BYTES``.
+
+Parsing an mbox costs more than storing it, so one reading child left this process
+waiting. A reader that ``reads_in_parts`` is read by ``readers()`` children at once,
+each parsing every n-th message (``pipeline.read_part``); this process takes their
+messages' outcomes in turn, message 1 from the first child, message 2 from the second,
+and so on, and the reader's own ``assemble`` makes of them what reading in one process
+gives (``pipeline.assemble_parts``).
 """
 
 from __future__ import annotations
@@ -25,8 +32,8 @@ from dataclasses import replace
 from multiprocessing.connection import Connection
 from typing import Any
 
-from records.intake.model import Item, Quarantine, ReadOptions
-from records.intake.pipeline import FileExtraction, Plan, read
+from records.intake.model import Item, PartOutcome, Quarantine, ReadOptions
+from records.intake.pipeline import FileExtraction, Plan, assemble_parts, read, read_part
 from records.intake.registry import Sniff, readers
 
 MIN_BYTES = int(os.environ.get("RECORDS_STREAM_PROCESS_MIN_BYTES", str(16 * 1024**2)))
@@ -42,6 +49,23 @@ class StreamStopped(Exception):
         super().__init__(kind)
         self.kind = kind  # the original exception's class name, as the report names it
 
+    @property
+    def original(self) -> str:
+        """The name a report gives the error (``pipeline._failure`` asks for it)."""
+        return self.kind
+
+
+def reading_processes() -> int:
+    """How many children parse a file that ``reads_in_parts``: one core is this process's.
+
+    Two on a two-core machine all the same: storing waits on the disk now and then, and
+    parsing is the larger half of the work. ``RECORDS_STREAM_READERS`` sets the number.
+    """
+    configured = os.environ.get("RECORDS_STREAM_READERS", "").strip()
+    if configured.isdigit() and int(configured) > 0:
+        return min(int(configured), 8)
+    return max(2, min(4, (os.cpu_count() or 1) - 1))
+
 
 def wanted(planned: Plan) -> bool:
     """Whether this stream is worth a process of its own."""
@@ -52,6 +76,9 @@ def read_stream(planned: Plan, options: ReadOptions, *, timezone: str) -> FileEx
     """``read`` for a streaming plan: in a child process when ``wanted``, else here."""
     if not wanted(planned):
         return read(planned, options, timezone=timezone)
+    parts = reading_processes() if getattr(planned.reader, "reads_in_parts", False) else 1
+    if parts > 1:
+        return _read_in_parts(planned, replace(options, ocr_workers=1), timezone, parts)
     context = multiprocessing.get_context("spawn")  # not fork: Prefect's threads hold locks
     ours, theirs = context.Pipe(duplex=False)
     child = context.Process(
@@ -70,6 +97,103 @@ def read_stream(planned: Plan, options: ReadOptions, *, timezone: str) -> FileEx
         return result
     result.extraction.items = _received(child, ours, result.extraction.problems)
     return result
+
+
+def _read_in_parts(planned: Plan, options: ReadOptions, timezone: str, parts: int) -> FileExtraction:
+    """``parts`` children each parse every n-th message; their outcomes are assembled in turn."""
+    context = multiprocessing.get_context("spawn")  # not fork: Prefect's threads hold locks
+    children: list[tuple[Any, Connection]] = []
+    for part in range(parts):
+        ours, theirs = context.Pipe(duplex=False)
+        child = context.Process(
+            target=_serve_part, args=(theirs, planned.sniff, planned.reader.name, options, timezone, part, parts), daemon=True, name=f"records-stream-{part + 1}"
+        )
+        child.start()
+        theirs.close()
+        children.append((child, ours))
+    return assemble_parts(planned, _in_turn(children))
+
+
+def _serve_part(conn: Connection, sniff: Sniff, reader_name: str, options: ReadOptions, timezone: str, part: int, parts: int) -> None:
+    """A child reading one part: ("outcomes", [...]) batches, then the end, a quarantine or a failure."""
+    os.environ["OMP_THREAD_LIMIT"] = "1"
+    reader = next(r for r in readers() if r.name == reader_name)
+    outcomes = read_part(Plan(sniff, reader), options, part, parts, timezone=timezone)
+    batch: list[PartOutcome] = []
+    held = 0
+    try:
+        while True:
+            try:
+                outcome = next(outcomes, None)
+            except Quarantine as stop:
+                end: tuple[Any, ...] = ("quarantine", stop.kind, stop.reason)
+                break
+            except (Exception, MemoryError, RecursionError) as exc:  # noqa: BLE001 - reported as reading in-process would
+                end = ("failed", type(exc).__name__)
+                break
+            if outcome is None:
+                end = ("end",)
+                break
+            batch.append(outcome)
+            held += _item_bytes(outcome.item) if outcome.item is not None else 0
+            if len(batch) >= BATCH_ITEMS or held >= BATCH_BYTES:
+                conn.send(("outcomes", batch))
+                batch, held = [], 0
+        conn.send(("outcomes", batch))
+        conn.send(end)
+    except (BrokenPipeError, ConnectionResetError):
+        pass  # the ingesting process stopped reading: nothing to do
+    finally:
+        conn.close()
+
+
+def _in_turn(children: list[tuple[Any, Connection]]) -> Iterator[PartOutcome]:
+    """Message 1 from the first child, message 2 from the second, ...: every outcome in file order.
+
+    Every child cuts the same file the same way, so each message has exactly one owner
+    and the first child to run out of messages marks the end of the file. A child that
+    stopped (failed, quarantined, died) stops the whole stream at its turn: the messages
+    before it have been handed out, as reading in one process would have.
+    """
+    buffers = [_Buffer(AHEAD_BYTES // len(children)) for _ in children]
+    threads = [
+        threading.Thread(target=_receive, args=(conn, buffer), name=f"records-stream-receive-{n + 1}", daemon=True)
+        for n, ((_, conn), buffer) in enumerate(zip(children, buffers, strict=True))
+    ]
+    for thread in threads:
+        thread.start()
+    pending: list[deque[PartOutcome]] = [deque() for _ in children]
+    finished = False
+    number = 0
+    try:
+        while True:
+            turn = number % len(children)
+            queue = pending[turn]
+            while not queue:
+                message = buffers[turn].get()
+                if message[0] == "outcomes":
+                    queue.extend(message[1])
+                    continue
+                if message[0] == "quarantine":
+                    raise Quarantine(message[1], message[2])
+                if message[0] == "failed":
+                    raise StreamStopped(message[1])
+                if message[0] == "died":
+                    raise StreamStopped("the reading process died")
+                finished = True  # the end of the file: the other children are ending too
+                return
+            outcome = queue.popleft()
+            number += 1
+            if outcome.number != number:
+                raise StreamStopped(f"the reading processes disagree: message {outcome.number} came where {number} was due")
+            yield outcome
+    finally:
+        for buffer in buffers:
+            buffer.close()
+        for child, conn in children:
+            _stop(child, conn, finished)
+        for thread in threads:
+            thread.join(timeout=10)
 
 
 def _item_bytes(item: Item) -> int:
@@ -122,7 +246,8 @@ def _serve(conn: Connection, sniff: Sniff, reader_name: str, options: ReadOption
 class _Buffer:
     """Batches received from the child, bounded by bytes (one batch always fits)."""
 
-    def __init__(self) -> None:
+    def __init__(self, limit: int = AHEAD_BYTES) -> None:
+        self.limit = limit
         self.batches: deque[tuple[Any, ...]] = deque()
         self.bytes = 0
         self.closed = False
@@ -130,7 +255,7 @@ class _Buffer:
 
     def put(self, message: tuple[Any, ...], size: int) -> bool:
         with self.lock:
-            while self.batches and self.bytes + size > AHEAD_BYTES and not self.closed:
+            while self.batches and self.bytes + size > self.limit and not self.closed:
                 self.lock.wait()
             if self.closed:
                 return False
@@ -163,8 +288,13 @@ def _receive(conn: Connection, buffer: _Buffer) -> None:
         except (EOFError, OSError):
             buffer.put(("died",), 0)
             return
-        size = sum(_item_bytes(item) for item in message[1]) if message[0] == "items" else 0
-        if not buffer.put(message, size) or message[0] != "items":
+        if message[0] == "items":
+            size = sum(_item_bytes(item) for item in message[1])
+        elif message[0] == "outcomes":
+            size = sum(_item_bytes(outcome.item) for outcome in message[1] if outcome.item is not None)
+        else:
+            size = 0
+        if not buffer.put(message, size) or message[0] not in ("items", "outcomes"):
             return
 
 

@@ -131,6 +131,16 @@ class Item:
 
 
 @dataclass
+class PartOutcome:
+    """What became of one unit (an mbox's message) of a file read in parts: its item, or
+    None when the unit could not be read, and the problems met, in order."""
+
+    number: int  # 1-based, in file order
+    item: Item | None
+    problems: list[str]
+
+
+@dataclass
 class Extraction:
     """What one reader made of one file.
 

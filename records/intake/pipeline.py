@@ -15,7 +15,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from records.intake.model import Evidence, Extraction, Item, Participant, Quarantine, ReadOptions
+from records.intake.model import Evidence, Extraction, Item, Participant, PartOutcome, Quarantine, ReadOptions
 from records.intake.registry import Reader, Sniff, choose, readers, sniff
 
 PRINTOUT_FORMATS = frozenset({"printout-scan", "printout-pdf"})
@@ -119,9 +119,9 @@ def _failure(found: Sniff | None, exc: BaseException) -> FileExtraction:
         return FileExtraction(found, None, _settled(exc))
     if isinstance(exc, MemoryError):
         return FileExtraction(found, None, Quarantine("too_large", "file needs more memory than allowed to read: split it or rescan at a lower resolution"))
-    return FileExtraction(
-        found, None, Quarantine("damaged", f"could not be read ({type(exc).__name__}); the file may be damaged: ask for a new copy")
-    )
+    # An error raised in another process that read the file names the original error.
+    name = getattr(exc, "original", None) or type(exc).__name__
+    return FileExtraction(found, None, Quarantine("damaged", f"could not be read ({name}); the file may be damaged: ask for a new copy"))
 
 
 def read(planned: Plan, options: ReadOptions, *, timezone: str = "America/New_York") -> FileExtraction:
@@ -180,24 +180,61 @@ EMAIL_FORMATS = frozenset({"email", "mbox-message"})
 
 def _finish(items: Iterable[Item], options: ReadOptions, timezone: str, path: Path) -> Iterator[Item]:
     """The stages after the reader, item by item: printed headers, email origin, attachments."""
-    from records.intake.origin import email_origin
-    from records.intake.printout import apply_printout_facts
-
-    attachments = AttachmentCache()  # one per file: a mailbox repeats the same attachments
+    finish = Finisher(options, timezone, path)
     for item in items:
+        yield finish(item)
+
+
+class Finisher:
+    """The stages after the reader for one item at a time (what ``_finish`` applies to a file's items)."""
+
+    def __init__(self, options: ReadOptions, timezone: str, path: Path) -> None:
+        self.options = options
+        self.timezone = timezone
+        self.path = path
+        self.attachments = AttachmentCache()  # one per file: a mailbox repeats the same attachments
+
+    def __call__(self, item: Item) -> Item:
+        from records.intake.origin import email_origin
+        from records.intake.printout import apply_printout_facts
+
         make_storable(item)
         if item.format in PRINTOUT_FORMATS:
-            apply_printout_facts(item, file_modified=options.file_modified, timezone=timezone)
+            apply_printout_facts(item, file_modified=self.options.file_modified, timezone=self.timezone)
         # The email readers set the origin themselves from the message they parsed; only
         # an item that does not carry one yet has its headers read here.
         if item.format in EMAIL_FORMATS and not item.forwarded_from and not any(e.kind == "origin" for e in item.evidence):
-            raw = item.content if isinstance(item.content, bytes) else (path.read_bytes()[: 256 * 1024] if item.content is None else None)
+            raw = item.content if isinstance(item.content, bytes) else (self.path.read_bytes()[: 256 * 1024] if item.content is None else None)
             key = email_origin(raw) if raw else None
             if key:
                 item.evidence.append(Evidence("origin", key, 0.0))
         if item.children:
-            expand_attachments(item, options, timezone, attachments)
-        yield item
+            expand_attachments(item, self.options, self.timezone, self.attachments)
+        return item
+
+
+def read_part(planned: Plan, options: ReadOptions, part: int, parts: int, *, timezone: str = "America/New_York") -> Iterator[PartOutcome]:
+    """One part of a file whose reader ``reads_in_parts``: its outcomes, items finished.
+
+    Safe to run in another process; ``assemble_parts`` puts the parts' outcomes together.
+    Errors while reading propagate to the caller, as a streaming file's items' do.
+    """
+    finish = Finisher(options, timezone, planned.sniff.path)
+    for outcome in planned.reader.read_part(planned.sniff, options, part, parts):  # type: ignore[attr-defined]
+        if outcome.item is not None:
+            outcome.item = finish(outcome.item)
+        yield outcome
+
+
+def assemble_parts(planned: Plan, outcomes: Iterator[PartOutcome]) -> FileExtraction:
+    """What ``read`` gives for the file, from every part's outcomes taken in file order."""
+    try:
+        extraction = planned.reader.assemble(planned.sniff, outcomes)  # type: ignore[attr-defined]
+    except Exception as exc:  # noqa: BLE001 - as ``read``: a reader's failure is the file's outcome
+        return _failure(planned.sniff, exc)
+    except MemoryError as exc:
+        return _failure(planned.sniff, exc)
+    return FileExtraction(planned.sniff, extraction, None)
 
 
 def make_storable(item: Item) -> None:

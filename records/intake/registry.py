@@ -56,6 +56,11 @@ class Reader:
     # A streaming reader returns its items as an iterator (an mbox, a large export): they
     # are consumed chunk by chunk in the ingesting process so memory stays flat.
     streams: ClassVar[bool] = False
+    # A streaming reader that can split its work: ``read_part(sniff, options, part, parts)``
+    # yields ``PartOutcome``s of every ``parts``-th unit, and ``assemble(sniff, outcomes)``
+    # makes from all units' outcomes in order the ``Extraction`` that ``read`` returns.
+    # The ingest then parses one large file in several processes (flows/stream_process.py).
+    reads_in_parts: ClassVar[bool] = False
 
     def score(self, sniff: Sniff) -> float:
         raise NotImplementedError

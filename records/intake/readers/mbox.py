@@ -14,6 +14,10 @@ the generator appends to, so a broken message makes the source partial and the r
 kept. The first readable message is found before ``read`` returns, so an mbox with none
 is quarantined rather than ingested empty. Memory is one message at a time.
 
+A large mbox can be parsed by several processes at once (``read_part``: each cuts the
+whole file and parses every n-th message) and put back together in file order
+(``assemble``); ``read`` is the one-part case of the same two steps.
+
 The separator's own date is never used (Takeout writes the zone before the year): the
 date comes from ``Date:``, then ``Received:``. Takeout's ``X-GM-THRID`` and
 ``X-Gmail-Labels`` never reach the text (only the short header block does).
@@ -29,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, ClassVar
 
-from records.intake.model import Extraction, Item, Quarantine, ReadOptions
+from records.intake.model import Extraction, Item, PartOutcome, Quarantine, ReadOptions
 from records.intake.readers.email_message import KNOWN_HEADERS, MAX_EMAIL_BYTES, header_stats, item_from_message_bytes
 from records.intake.registry import Reader, Sniff, register
 
@@ -54,6 +58,7 @@ class MboxReader(Reader):
     name = "mbox"
     streams: ClassVar[bool] = True
     items_hold_bytes: ClassVar[bool] = True  # every item's content is bytes: safe to read in another process
+    reads_in_parts: ClassVar[bool] = True  # ``read_part`` and ``assemble``: several processes can parse one file
 
     def score(self, sniff: Sniff) -> float:
         try:
@@ -67,9 +72,23 @@ class MboxReader(Reader):
             return 0.0
 
     def read(self, sniff: Sniff, options: ReadOptions) -> Extraction:
+        return self.assemble(sniff, self.read_part(sniff, options, 0, 1))
+
+    def read_part(self, sniff: Sniff, options: ReadOptions, part: int, parts: int) -> Iterator[PartOutcome]:
+        """The outcome of every ``parts``-th message, starting with message ``part + 1``.
+
+        Each part cuts the whole file (cutting is cheap) and parses only its own messages,
+        so ``parts`` processes can parse one mbox together; ``assemble`` over their
+        outcomes, taken in turn, gives exactly what ``read`` gives.
+        """
+        if not 0 <= part < parts:
+            raise ValueError(f"part {part} of {parts} does not exist")
+        return _outcomes(Path(sniff.path), min(MAX_EMAIL_BYTES, options.max_bytes), part, parts)
+
+    def assemble(self, sniff: Sniff, outcomes: Iterator[PartOutcome]) -> Extraction:
+        """The extraction from every message's outcome in file order (one part's, or all parts' in turn)."""
         problems: list[str] = []
-        limit = min(MAX_EMAIL_BYTES, options.max_bytes)
-        messages = _items(Path(sniff.path), problems, limit)
+        messages = _items(outcomes, problems)
         try:
             first = next(messages)
         except StopIteration:
@@ -196,33 +215,42 @@ class _Problems:
             self.target[-1] = summary
 
 
-def _items(path: Path, problems: list[str], limit: int) -> Iterator[Item]:
-    """Each readable message as an ``Item``; each unreadable one as a problem, then on."""
-    report = _Problems(problems)
+def _outcomes(path: Path, limit: int, part: int = 0, parts: int = 1) -> Iterator[PartOutcome]:
+    """Each message of this part, read: an item, or the problem that kept it out."""
     with path.open("rb") as handle:
         for raw in split_mbox(handle, limit):
+            if (raw.number - 1) % parts != part:
+                continue
             where = f"message {raw.number} (byte offset {raw.offset})"
             if raw.data is None:
-                report.add(f"{where} could not be read: larger than {limit // 1024**2} MB")
+                yield PartOutcome(raw.number, None, [f"{where} could not be read: larger than {limit // 1024**2} MB"])
                 continue
             if not raw.data.strip():
-                report.add(f"{where} could not be read: it is empty")
+                yield PartOutcome(raw.number, None, [f"{where} could not be read: it is empty"])
                 continue
             if not _HEADER_LINE.match(raw.data, 0, 65536):  # ``header_stats(data[:65536])[1] == 0``
-                report.add(f"{where} could not be read: it has no header block")
+                yield PartOutcome(raw.number, None, [f"{where} could not be read: it has no header block"])
                 continue
             local: list[str] = []
             try:
                 item = item_from_message_bytes(raw.data, "mbox-message", local)
             except Quarantine as stop:
-                report.add(f"{where} could not be read: {stop.reason}")
+                yield PartOutcome(raw.number, None, [f"{where} could not be read: {stop.reason}"])
                 continue
             except (Exception, RecursionError, MemoryError) as exc:  # noqa: BLE001 - one message never sinks the mbox
-                report.add(f"{where} could not be read ({type(exc).__name__})")
+                yield PartOutcome(raw.number, None, [f"{where} could not be read ({type(exc).__name__})"])
                 continue
-            for problem in local:
-                report.add(f"{where}: {problem}")
-            yield item
+            yield PartOutcome(raw.number, item, [f"{where}: {problem}" for problem in local])
+
+
+def _items(outcomes: Iterator[PartOutcome], problems: list[str]) -> Iterator[Item]:
+    """Each readable message as an ``Item``; each problem into ``problems`` (capped), then on."""
+    report = _Problems(problems)
+    for outcome in outcomes:
+        for problem in outcome.problems:
+            report.add(problem)
+        if outcome.item is not None:
+            yield outcome.item
 
 
 register(MboxReader())
