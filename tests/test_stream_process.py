@@ -66,3 +66,32 @@ def test_a_reader_that_vanished_or_disagrees_stops_the_stream() -> None:
     out_of_step = [("outcomes", [_outcome(1), _outcome(2)]), ("end",)]
     with pytest.raises(StreamStopped, match="disagree"):
         list(_in_turn(_children(out_of_step, [("outcomes", [_outcome(2)]), ("end",)])))
+
+
+def test_reading_processes_that_cannot_start_leave_the_reading_to_this_one(tmp_path, monkeypatch) -> None:
+    """A reader the children do not know (registered in this process only) stops them at
+    start-up: the mbox is read here instead, with the same items, not quarantined."""
+    import records.flows.stream_process as stream_process
+    from records.intake.model import ReadOptions
+    from records.intake.pipeline import Plan
+    from records.intake.readers.mbox import MboxReader
+    from records.intake.registry import register, sniff
+    from tests.test_reader_email import make_email, mbox_bytes
+
+    class _LocalMbox(MboxReader):
+        name = "mbox-registered-here-only"
+
+        def score(self, found: object) -> float:
+            return 0.0  # never chosen for another test's file
+
+    reader = next((r for r in stream_process.readers() if r.name == _LocalMbox.name), None) or register(_LocalMbox())
+    path = tmp_path / "mail.mbox"
+    path.write_bytes(mbox_bytes([make_email(message_id=f"<n{n}@example.net>").as_bytes() for n in range(3)]))
+    monkeypatch.setattr(stream_process, "MIN_BYTES", 0)
+    monkeypatch.setenv("RECORDS_STREAM_READERS", "2")
+    called = []
+    monkeypatch.setattr(stream_process, "_in_turn", lambda children: called.append(1) or iter(()))
+    result = stream_process.read_stream(Plan(sniff(path), reader), ReadOptions(), timezone="America/New_York")
+    assert not called  # the children never got as far as reading
+    assert result.status == "ingested" and result.extraction is not None
+    assert [item.locator for item in result.extraction.items] == ["<n0@example.net>", "<n1@example.net>", "<n2@example.net>"]

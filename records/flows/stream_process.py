@@ -78,7 +78,7 @@ def read_stream(planned: Plan, options: ReadOptions, *, timezone: str) -> FileEx
         return read(planned, options, timezone=timezone)
     parts = reading_processes() if getattr(planned.reader, "reads_in_parts", False) else 1
     if parts > 1:
-        return _read_in_parts(planned, replace(options, ocr_workers=1), timezone, parts)
+        return _read_in_parts(planned, options, timezone, parts)
     context = multiprocessing.get_context("spawn")  # not fork: Prefect's threads hold locks
     ours, theirs = context.Pipe(duplex=False)
     child = context.Process(
@@ -106,19 +106,31 @@ def _read_in_parts(planned: Plan, options: ReadOptions, timezone: str, parts: in
     for part in range(parts):
         ours, theirs = context.Pipe(duplex=False)
         child = context.Process(
-            target=_serve_part, args=(theirs, planned.sniff, planned.reader.name, options, timezone, part, parts), daemon=True, name=f"records-stream-{part + 1}"
+            target=_serve_part, args=(theirs, planned.sniff, planned.reader.name, replace(options, ocr_workers=1), timezone, part, parts), daemon=True, name=f"records-stream-{part + 1}"
         )
         child.start()
         theirs.close()
         children.append((child, ours))
+    for child, conn in children:
+        try:
+            conn.recv()  # ("ready",): the child is running, its reader found
+        except (EOFError, OSError):  # a child could not start: read here instead, as with one child
+            for other, other_conn in children:
+                _stop(other, other_conn, finished=False)
+            return read(planned, options, timezone=timezone)
     return assemble_parts(planned, _in_turn(children))
 
 
 def _serve_part(conn: Connection, sniff: Sniff, reader_name: str, options: ReadOptions, timezone: str, part: int, parts: int) -> None:
-    """A child reading one part: ("outcomes", [...]) batches, then the end, a quarantine or a failure."""
+    """A child reading one part: ("ready",), ("outcomes", [...]) batches, then the end, a quarantine or a failure."""
     os.environ["OMP_THREAD_LIMIT"] = "1"
     reader = next(r for r in readers() if r.name == reader_name)
     outcomes = read_part(Plan(sniff, reader), options, part, parts, timezone=timezone)
+    try:
+        conn.send(("ready",))
+    except (BrokenPipeError, ConnectionResetError):
+        conn.close()
+        return
     batch: list[PartOutcome] = []
     held = 0
     try:
