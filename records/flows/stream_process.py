@@ -14,7 +14,7 @@ them. Small files stay in this process: a child's start-up (about a second of im
 costs more than it saves below ``MIN_BYTES``.
 
 Parsing an mbox costs more than storing it, so one reading child left this process
-waiting. A reader that ``reads_in_parts`` is read by ``readers()`` children at once,
+waiting. A reader that ``reads_in_parts`` is read by ``reading_processes()`` children at once,
 each parsing every n-th message (``pipeline.read_part``); this process takes their
 messages' outcomes in turn, message 1 from the first child, message 2 from the second,
 and so on, and the reader's own ``assemble`` makes of them what reading in one process

@@ -51,6 +51,7 @@ import ftfy
 from ftfy.badness import is_bad
 
 from records.intake.model import Evidence, Extraction, Item, Participant, Quarantine, ReadOptions
+from records.intake.mojibake import could_be_bad
 from records.intake.normalize import email_address
 from records.intake.origin import HEAD_LIMIT, message_origin, parsed_date, subject_sha256  # the storage matches forwards on this hash
 from records.intake.registry import Reader, Sniff, register
@@ -493,7 +494,7 @@ def unsurrogate(text: str) -> str:
 def clean_text(text: str) -> str:
     """Repair mojibake only where ftfy judges the text bad: a correct text is never touched."""
     try:
-        if text and not text.isascii() and is_bad(text):
+        if text and not text.isascii() and could_be_bad(text) and is_bad(text):
             return ftfy.fix_text(text, uncurl_quotes=False, fix_character_width=False, fix_latin_ligatures=False)
     except Exception:  # noqa: BLE001 - repair is best effort
         return text
