@@ -112,7 +112,7 @@ def format_instant(moment: dt.datetime) -> str:
     return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def _body(seq: int, at: str, event: PendingEvent, payload: dict[str, Any], prev_hash: str) -> dict[str, Any]:
+def _body(seq: int, at: str, event: PendingEvent, payload: dict[str, Any] | None, prev_hash: str) -> dict[str, Any]:
     return {
         "seq": seq,
         "at": at,
@@ -170,8 +170,12 @@ def head(session: Session) -> tuple[int, str]:
     return (row[0], row[1]) if row else (0, GENESIS_HASH)
 
 
-def append_many(session: Session, events: Iterable[PendingEvent], *, now: dt.datetime | None = None) -> list[AuditEvent]:
-    """Append events in order to the chain, inside the caller's transaction."""
+def append_many(session: Session, events: Iterable[PendingEvent], *, now: dt.datetime | None = None, returning: bool = True) -> list[AuditEvent]:
+    """Append events in order to the chain, inside the caller's transaction.
+
+    ``returning=False``: the caller does not look at the events written (an ingest writes
+    thousands), so they are not read back into ``AuditEvent`` objects; ``[]`` is returned.
+    """
     pending = list(events)
     if not pending:
         return []
@@ -186,11 +190,11 @@ def append_many(session: Session, events: Iterable[PendingEvent], *, now: dt.dat
         # event's hash covers (``_body_bytes``); decoding them gives the payload exactly
         # as a verifier will read it back.
         payload_bytes = canonical(dict(event.payload))
-        payload = json.loads(payload_bytes)
-        body = _body(seq, at, event, payload, prev_hash)
+        body = _body(seq, at, event, json.loads(payload_bytes) if returning else None, prev_hash)
         digest = hashlib.sha256(_body_bytes(body, payload_bytes)).hexdigest()
         rows.append({**body, "payload": payload_bytes.decode("utf-8"), "hash": digest})
-        written.append(AuditEvent(**body, hash=digest))
+        if returning:
+            written.append(AuditEvent(**body, hash=digest))
         prev_hash = digest
     session.execute(AuditEventRow.__table__.insert(), rows)
     return written

@@ -772,7 +772,7 @@ def report_for(source: PreparedSource) -> SourceReport:
 
 def append_events(session: Session, events: list[PendingEvent], now: dt.datetime) -> None:
     session.flush()
-    audit.append_many(session, events, now=now)
+    audit.append_many(session, events, now=now, returning=False)
 
 
 # --- quarantine retry ----------------------------------------------------------------

@@ -296,7 +296,8 @@ def item_from_message_bytes(
     problems = problems if problems is not None else []
     if len(raw) > MAX_EMAIL_BYTES:
         raise Quarantine("too_large", f"email is {len(raw) / 1024**2:.0f} MB, more than the limit of {MAX_EMAIL_BYTES // 1024**2} MB")
-    hostile = _hostile(raw)
+    end = header_end(raw)
+    hostile = _hostile(raw, end)
     if hostile:
         raise Quarantine("too_large", f"email {hostile}; it cannot be read safely")
     try:
@@ -304,7 +305,9 @@ def item_from_message_bytes(
         item = _item(message, raw, format, problems, depth, locator)
     except RecursionError:
         raise Quarantine("too_large", "email nests its parts too deeply to read safely") from None
-    if format in ORIGIN_FORMATS and not item.forwarded_from and _headers_end_within(raw, HEAD_LIMIT):
+    # A first empty line that ends within the limit is also the first one of the message's
+    # first ``HEAD_LIMIT + 4`` bytes: those need no second search.
+    if format in ORIGIN_FORMATS and not item.forwarded_from and ((end is not None and end.end() <= HEAD_LIMIT) or _headers_end_within(raw, HEAD_LIMIT)):
         # The pipeline's origin stage would parse these headers again to find the same key.
         key = message_origin(message)
         if key:
@@ -398,9 +401,11 @@ def message_id_locator(value: str | None, raw: bytes) -> str:
     return "sha256:" + hashlib.sha256(raw).hexdigest()
 
 
-def _hostile(raw: bytes) -> str | None:
-    """Why the email package must not see these bytes, or None (its worst cases, measured)."""
-    end = header_end(raw)
+def _hostile(raw: bytes, end: re.Match[bytes] | None) -> str | None:
+    """Why the email package must not see these bytes, or None (its worst cases, measured).
+
+    ``end``: ``header_end(raw)``, found once by the caller.
+    """
     block = end.start() if end else len(raw)
     if block > MAX_HEADER_BLOCK:
         return f"has {block / 1024**2:.0f} MB of headers, more than {MAX_HEADER_BLOCK // 1024**2} MB"
