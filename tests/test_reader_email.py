@@ -11,6 +11,7 @@ import datetime as dt
 import email.policy
 import hashlib
 import os
+import random
 import time
 import tracemalloc
 from collections import Counter
@@ -473,6 +474,48 @@ def test_mbox_read_in_parts_and_assembled_is_read_whole(tmp_path: Path, parts: i
     with pytest.raises(Quarantine) as together:
         reader.assemble(found, _in_turn(reader, found, parts))  # type: ignore[arg-type]
     assert together.value.reason == alone.value.reason and "message 1 (byte offset 0)" in alone.value.reason
+
+
+_MBOX_LINES = [
+    b"From a@b Tue Aug 08 12:36:29 2023\n", b"From a@b Tue Aug 08 12:36:29 2023\r\n", b"From my desk\n", b"From x\n", b"From \n",
+    b">From y\n", b">>From z\n", b">>>>>>>>>>>>>>>>>From q\n", b"> quoted\n", b"Subject: s\n", b"X-Foo: 1\n", b"Received: r\n",
+    b"Subject" * 5 + b": long\n", b"\n", b"\r\n", b"\n\n", b"\r", b"body line\n", b"A" * 39 + b"\n", b">", b"From", b"x",
+    b"From a Mon Jan 1 2020",
+]
+
+
+def _random_mbox(rng: random.Random) -> bytes:
+    """Lines that matter to the cutting (separators true and false, quoted From, blank lines,
+    CR, long lines, no final newline), mixed with random bytes of the same alphabet."""
+    parts = []
+    for _ in range(rng.randrange(0, 40)):
+        roll = rng.random()
+        if roll < 0.85:
+            parts.append(rng.choice(_MBOX_LINES))
+        elif roll < 0.95:
+            parts.append(bytes(rng.choice(b"ab\n\r>From :") for _ in range(rng.randrange(1, 30))))
+        else:
+            parts.append(b"L" * rng.randrange(1, 70) + rng.choice([b"\n", b"\r\n", b""]))
+    return b"".join(parts)
+
+
+def test_split_mbox_cuts_every_input_as_reading_line_by_line_did(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The block splitter gives the same messages, offsets and limits as one ``readline``
+    at a time (tests/mbox_reference.py), with lines and blocks made tiny so that long
+    lines, pieces and block edges come up in every input."""
+    import io
+
+    from records.intake.readers import mbox
+    from tests.mbox_reference import lines_split_mbox
+
+    rng = random.Random(20261130)
+    for _ in range(6000):
+        data = _random_mbox(rng)
+        monkeypatch.setattr(mbox, "MAX_LINE", rng.choice([4, 6, 8, 12, 33, 1024 * 1024]))
+        monkeypatch.setattr(mbox, "BLOCK", rng.choice([1, 3, 7, 16, 64, 4 * 1024 * 1024]))
+        limit = rng.choice([5, 20, 60, 10**9])
+        expected = [(m.number, m.offset, m.data) for m in lines_split_mbox(io.BytesIO(data), limit)]
+        assert [(m.number, m.offset, m.data) for m in split_mbox(io.BytesIO(data), limit)] == expected, data
 
 
 def test_split_mbox_handles_long_lines_and_missing_final_newline(tmp_path: Path) -> None:

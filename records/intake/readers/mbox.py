@@ -1,7 +1,7 @@
 """mbox files (Google Takeout, Thunderbird, mail servers): one record per message, streamed.
 
 A Takeout mbox can be many GB, so the file is never loaded whole and ``mailbox.mbox`` is
-not used (it indexes every message up front). The file is read line by line in binary;
+not used (it indexes every message up front). The file is read in blocks, in binary;
 a message starts at a ``From `` line at the start of the file or after a blank line.
 Because some writers (Takeout among them) do not always quote ``From `` in bodies, such a
 line counts as a separator only when it looks like one (``From sender Tue Aug 08 ...``)
@@ -45,6 +45,10 @@ _SEPARATOR = re.compile(
     re.I,
 )
 _QUOTED_FROM = re.compile(rb"^>+From ")
+_QUOTED = re.compile(rb">+From ")  # the same, matched at a position of a larger buffer
+# The newline before a line that may matter on its own: a possible separator or a quoted From.
+_SPECIAL = re.compile(rb"\n(?:From |>+From )")
+BLOCK = 4 * 1024 * 1024  # bytes read at a time
 _HEADER_NAME = re.compile(rb"^([!-9;-~]+)[ \t]*:")
 # A header line opening the data (``email_message._FIELD`` on bytes): ``header_stats``
 # counts no header exactly when the first line does not match it (the pattern never
@@ -117,75 +121,142 @@ class RawMessage:
 def split_mbox(handle: BinaryIO, limit: int = MAX_EMAIL_BYTES) -> Iterator[RawMessage]:
     """Cut an mbox stream into messages, holding one message in memory at a time.
 
-    The message being built is plain local variables (its lines, their size, whether it
-    outgrew ``limit``), not an object with a method per line: this loop runs once per
-    line of a many-GB file.
+    The file is read in blocks. Only lines that can matter on their own are looked at
+    one by one: a line starting with ``From `` (a separator, if it follows a blank line),
+    a quoted ``>From `` (un-quoted), and the line after a doubtful separator. Every other
+    run of lines is found with one search and kept as it is. Lines are read as
+    ``readline(MAX_LINE)`` would give them (``tests/mbox_reference.py`` is that
+    line-by-line reading, and both must cut every input the same way): a line longer
+    than ``MAX_LINE`` is never a separator, and only its first ``MAX_LINE`` bytes are
+    looked at. Cutting line by line cost as much as parsing a third of the messages,
+    and every process reading a part of the file cuts all of it.
     """
+    read = handle.read
+    buf = b""
+    pos = 0  # the next byte of ``buf`` to handle
+    base = 0  # the file offset of ``buf[0]``
+    eof = False
+    mid_line = False  # ``buf[pos]`` continues a long line begun before
+    line_began = 0  # the file offset of the line holding the last byte handled
+    after_blank = True  # the last line was exactly "\n" or "\r\n" (the file's start counts as one)
     chunks: list[bytes] = []
-    append = chunks.append
     building = False  # a message has started
-    number = offset = size = 0
-    start = 0  # the offset of the current message's separator line
+    number = start = size = 0
     too_large = False
-    after_blank = line_start = True
+    trailing_blank = 0  # bytes of a blank last piece ending the message so far (cut off at its end)
     held: tuple[bytes, int] | None = None  # a "From " line waiting for the next line to decide
-    readline = handle.readline
-    while piece := readline(MAX_LINE):
-        here, starts = offset, line_start
-        offset += len(piece)
-        line_start = piece[-1:] == b"\n"
-        if held is not None:
-            line, at = held
-            held = None
-            if starts and _known_header(piece):
-                if building:
-                    yield _finish(number, start, chunks, too_large)
-                    chunks.clear()
-                number += 1
-                building, start, size, too_large = True, at, 0, False
-            elif building and not too_large:
-                size += len(line)
-                if size > limit:
-                    too_large = True
-                    chunks.clear()
-                else:
-                    append(line)
-        if starts and after_blank and line_start and piece[:5] == b"From ":
-            after_blank = False
-            if not building or _SEPARATOR.match(piece):
-                if building:
-                    yield _finish(number, start, chunks, too_large)
-                    chunks.clear()
-                number += 1
-                building, start, size, too_large = True, here, 0, False
-            else:
-                held = (piece, here)
-            continue
-        if building and not too_large:
-            if starts and piece[:1] == b">" and _QUOTED_FROM.match(piece):
-                piece = piece[1:]
-            size += len(piece)
-            if size > limit:
-                too_large = True
-                chunks.clear()
-            else:
-                append(piece)
-        after_blank = starts and (piece == b"\n" or piece == b"\r\n")
-    if held is not None and building and not too_large:
-        size += len(held[0])
+
+    def keep(data: bytes, blank: int) -> None:
+        nonlocal size, too_large, trailing_blank
+        size += len(data)
         if size > limit:
             too_large = True
             chunks.clear()
         else:
-            append(held[0])
+            chunks.append(data)
+            trailing_blank = blank
+
+    def finished() -> RawMessage:
+        if too_large:
+            return RawMessage(number, start, None)
+        if trailing_blank and chunks:
+            chunks[-1] = chunks[-1][:-trailing_blank]  # the blank line before the next separator is the separator's
+        return RawMessage(number, start, b"".join(chunks))
+
+    while True:
+        if not eof and len(buf) - pos < MAX_LINE + 2:
+            more = read(BLOCK)
+            if more:
+                buf = buf[pos:] + more
+                base += pos
+                pos = 0
+                continue
+            eof = True
+        if pos >= len(buf):
+            break
+        if mid_line:  # the rest of a long line: more of its pieces
+            newline = buf.find(b"\n", pos)
+            end = newline + 1 if newline >= 0 else len(buf)
+            if building and not too_large:
+                keep(buf[pos:end], _blank_last_piece(buf, end, base + end - line_began) if newline >= 0 else 0)
+            if newline >= 0:
+                mid_line = after_blank = False
+            pos = end
+            continue
+        if held is None and not (buf.startswith(b"From ", pos) or (buf.startswith(b">", pos) and _QUOTED.match(buf, pos, pos + MAX_LINE))):
+            # Ordinary lines, up to the next line that may matter on its own.
+            found = _SPECIAL.search(buf, pos)
+            if found:
+                end = found.start() + 1
+            elif eof:
+                end = len(buf)
+            else:
+                end = buf.rfind(b"\n", pos) + 1 or len(buf)  # whole lines; or part of one long line
+            last = max(pos, buf.rfind(b"\n", pos, end - 1) + 1)  # where the last line of the run begins
+            line_began = base + last
+            ends_line = buf[end - 1] == 10  # b"\n"
+            if building and not too_large:
+                keep(buf[pos:end], _blank_last_piece(buf, end, end - last) if ends_line else 0)
+            after_blank = ends_line and (end - last == 1 or (end - last == 2 and buf[last] == 13))  # "\n" or "\r\n"
+            mid_line = not ends_line
+            pos = end
+            continue
+        # One line on its own: its first piece, as ``readline(MAX_LINE)`` gives it.
+        newline = buf.find(b"\n", pos, pos + MAX_LINE)
+        end = newline + 1 if newline >= 0 else min(len(buf), pos + MAX_LINE)
+        piece = buf[pos:end]
+        here = base + pos
+        line_began = here
+        whole = newline >= 0
+        if held is not None:
+            line, at = held
+            held = None
+            if _known_header(piece):
+                if building:
+                    yield finished()
+                    chunks.clear()
+                number += 1
+                building, start, size, too_large, trailing_blank = True, at, 0, False, 0
+            elif building and not too_large:
+                keep(line, 0)
+        if after_blank and whole and piece[:5] == b"From ":
+            after_blank = False
+            if not building or _SEPARATOR.match(piece):
+                if building:
+                    yield finished()
+                    chunks.clear()
+                number += 1
+                building, start, size, too_large, trailing_blank = True, here, 0, False, 0
+            else:
+                held = (piece, here)
+            pos = end
+            continue
+        if building and not too_large:
+            if piece[:1] == b">" and _QUOTED_FROM.match(piece):
+                piece = piece[1:]
+            keep(piece, len(piece) if piece in (b"\n", b"\r\n") else 0)
+        after_blank = piece == b"\n" or piece == b"\r\n"
+        mid_line = not whole
+        pos = end
+    if held is not None and building and not too_large:
+        keep(held[0], 0)
     if building:
-        yield _finish(number, start, chunks, too_large)
+        yield finished()
 
 
-def _finish(number: int, offset: int, chunks: list[bytes], too_large: bool) -> RawMessage:
-    if chunks and chunks[-1] in (b"\n", b"\r\n"):
-        chunks.pop()  # the blank line before the next separator is the separator's
-    return RawMessage(number, offset, None if too_large else b"".join(chunks))
+def _blank_last_piece(buf: bytes, end: int, length: int) -> int:
+    """The size of a line's last ``readline(MAX_LINE)`` piece when it is only "\n" or "\r\n", else 0.
+
+    ``length`` is the whole line's, ending at ``buf[end - 1]`` (a newline). A line of one
+    or two bytes is its own last piece; a long line's last piece is what is left after
+    its whole ``MAX_LINE`` pieces.
+    """
+    last = length - MAX_LINE * ((length - 1) // MAX_LINE)
+    if last == 1:
+        return 1
+    if last == 2 and buf[end - 2] == 13:  # b"\r"
+        return 2
+    return 0
 
 
 def _known_header(line: bytes) -> bool:
