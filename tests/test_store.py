@@ -307,22 +307,42 @@ def test_packed_keys_are_one_key_each_and_destroyed_one_by_one(store: ContentSto
         keystore.primitive(third)
 
 
-def test_small_and_large_record_keys_of_one_pack_read_back_from_the_key_store(store: ContentStore) -> None:
-    """A small record's key streams in 4 KB segments, a large one's in 1 MiB: both read
-    back whole from a fresh key store (the segment size travels with each keyset)."""
+def test_small_and_large_record_keys_of_one_pack_read_back_from_the_key_store(store: ContentStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A small record's key is an AEAD key (each blob encrypted in one call), a large one's
+    streams in 1 MiB segments; small records stored before (streaming keys with 4 KB
+    segments) still read. All read back whole from a fresh key store: the kind travels
+    with each keyset."""
+    from tink import aead, streaming_aead
+
+    from records.storage import keystore as keystore_module
+
     large = os.urandom(3 * 1024 * 1024 + 5)
     made = store.new_keys(3, [True, False, True])
-    contents = [PLAIN * 40, large, b""]  # 100 KB over many 4 KB segments; several 1 MiB ones; empty
+    assert [isinstance(primitive, aead.Aead) for _, primitive in made] == [True, False, True]
+    monkeypatch.setattr(keystore_module, "_TEMPLATE", streaming_aead.streaming_aead_key_templates.AES256_GCM_HKDF_4KB)
+    made += store.new_keys(1)  # a small record's key as earlier versions made it
+    monkeypatch.undo()
+    contents = [PLAIN * 40, large, b"", PLAIN * 40]
     for (key_id, primitive), data in zip(made, contents, strict=True):
         store.put(key_id, io.BytesIO(data), primitive=primitive)
         store.put_text(key_id, data.decode("latin-1")[:50_000], primitive=primitive)
     reopened = ContentStore(KeyStore(store.keystore.path), store.blobs)
+    assert [isinstance(reopened.keystore.primitive(key_id), aead.Aead) for key_id, _ in made] == [True, False, True, False]
     for (key_id, _), data in zip(made, contents, strict=True):
         assert reopened.open(key_id, f"{key_id}.blob").read() == data
         assert reopened.read_text(key_id, f"{key_id}.text") == data.decode("latin-1")[:50_000]
-    # Each key still opens only its own blobs.
+    assert PLAIN[:40] not in b"".join(p.read_bytes() for p in store.blobs.root.rglob("*") if p.is_file())  # type: ignore[attr-defined]
+    # Each key still opens only its own blobs, and a small blob altered or cut short fails.
     with pytest.raises(ContentCorrupted):
         reopened.open(made[0][0], f"{made[2][0]}.blob").read()
+    first = made[0][0]
+    with store.blobs.reader(f"{first}.blob") as raw:
+        ciphertext = raw.read()
+    for damaged in (ciphertext[:-1], ciphertext[:20] + bytes([ciphertext[20] ^ 1]) + ciphertext[21:]):
+        with store.blobs.writer(f"{first}.blob") as out:
+            out.write(damaged)
+        with pytest.raises(ContentCorrupted):
+            reopened.open(first, f"{first}.blob")
 
 
 def test_wrapped_key_is_bound_to_its_id(tmp_path: Path) -> None:

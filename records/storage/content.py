@@ -1,11 +1,13 @@
-"""Record content, encrypted at rest under the record's own key, always streamed.
+"""Record content, encrypted at rest under the record's own key, streamed when large.
 
-Bytes go through Tink's streaming AEAD (AES256-GCM-HKDF, 1 MiB segments; 4 KB for a
-record known to be small, ``SMALL_BYTES``) straight into the blob store, so a 5 GB mbox
-costs a few megabytes of memory, never its size. The blob id is the associated data: a
-blob copied or renamed onto another id fails to decrypt instead of showing another
-record's content. Extracted text is a second blob under the same key, so destroying the
-key (``destroy.py``) shreds both.
+Bytes go through Tink's streaming AEAD (AES256-GCM-HKDF, 1 MiB segments) straight into
+the blob store, so a 5 GB mbox costs a few megabytes of memory, never its size. A record
+known to be small (``SMALL_BYTES``: an email, a chat part) has an AEAD key instead
+(AES256-GCM, ``keystore``) and each of its blobs is encrypted in one call: its bytes are
+in memory already, and two streams per short message cost more than the rest of storing
+it. The blob id is the associated data either way: a blob copied or renamed onto another
+id fails to decrypt instead of showing another record's content. Extracted text is a
+second blob under the same key, so destroying the key (``destroy.py``) shreds both.
 
 A tampered blob raises ``ContentCorrupted`` when the damaged segment is read. Segments
 before it have already been handed out by then; a caller that must not act on partial
@@ -21,16 +23,16 @@ from dataclasses import dataclass
 from typing import BinaryIO, cast
 
 import tink
-from tink import streaming_aead
+from tink import aead
 
 from records.config import Paths
 from records.errors import RecordsError
 from records.storage.blobstore import BlobPackWriter, BlobStore, check_blob_id, open_blob_store
-from records.storage.keystore import KeyStore
+from records.storage.keystore import KeyStore, RecordKey
 
 CHUNK = 1024 * 1024
 PACK_KEYS = 10_000  # keys per key pack at most (a stream's chunk needs a few hundred)
-SMALL_BYTES = 256 * 1024  # a record whose content and text are both this small gets 4 KB segments
+SMALL_BYTES = 256 * 1024  # a record whose content and text are both this small gets an AEAD key
 
 
 class ContentCorrupted(RecordsError):
@@ -93,7 +95,7 @@ class ContentStore:
         """The installation's store: ``RECORDS_KEYSTORE`` and ``RECORDS_STORE_URL`` (via ``Paths``)."""
         return cls(KeyStore(paths.keystore), open_blob_store(paths.store_url))
 
-    def ensure_key(self, key_id: str) -> streaming_aead.StreamingAead:
+    def ensure_key(self, key_id: str) -> RecordKey:
         """The key ``key_id``, created if it does not exist yet (first content of a record)."""
         if not self.keystore.has_key(key_id):
             try:
@@ -104,15 +106,15 @@ class ContentStore:
                 # Another process created it between our check and our write: use theirs.
         return self.keystore.primitive(key_id)
 
-    def new_keys(self, count: int, small: Sequence[bool] = ()) -> list[tuple[str, streaming_aead.StreamingAead]]:
+    def new_keys(self, count: int, small: Sequence[bool] = ()) -> list[tuple[str, RecordKey]]:
         """``count`` new record keys, stored together in one key pack (see ``keystore``).
 
-        ``small[n]``: key ``n`` will only encrypt blobs of at most ``SMALL_BYTES`` (4 KB
-        segments; starting a 1 MiB-segment stream cost more than a short email's AES).
+        ``small[n]``: key ``n`` will only encrypt blobs of at most ``SMALL_BYTES`` (an
+        AEAD key: each blob in one call).
         """
         from records.storage.ids import new_id
 
-        made: list[tuple[str, streaming_aead.StreamingAead]] = []
+        made: list[tuple[str, RecordKey]] = []
         while len(made) < count:
             size = min(PACK_KEYS, count - len(made))
             made += self.keystore.new_keys(new_id("K"), size, small[len(made) : len(made) + size])
@@ -124,7 +126,7 @@ class ContentStore:
         source: BinaryIO,
         *,
         blob_id: str | None = None,
-        primitive: streaming_aead.StreamingAead | None = None,
+        primitive: RecordKey | None = None,
         pack: BlobPackWriter | None = None,
     ) -> StoredBlob:
         """Encrypt ``source`` under an existing key into ``blob_id`` (default ``<key_id>.blob``).
@@ -137,6 +139,8 @@ class ContentStore:
         """
         blob_id = check_blob_id(blob_id or f"{key_id}.blob")
         primitive = primitive or self.keystore.primitive(key_id)
+        if isinstance(primitive, aead.Aead):
+            return self._put_whole(primitive, source, blob_id, pack)
         digest = hashlib.sha256()
         size = 0
         with (pack or self.blobs).writer(blob_id) as destination:
@@ -160,10 +164,28 @@ class ContentStore:
             encrypting.close()  # writes the final segment (and closes ``destination``)
         return StoredBlob(blob_id=blob_id, sha256=digest.hexdigest(), size=size)
 
+    def _put_whole(self, primitive: aead.Aead, source: BinaryIO, blob_id: str, pack: BlobPackWriter | None) -> StoredBlob:
+        """A small record's blob: read whole, encrypted in one AEAD call."""
+        data = source.read()
+        try:
+            ciphertext = primitive.encrypt(data, blob_id.encode("ascii"))
+        except tink.TinkError as exc:
+            raise RecordsError(f"cannot encrypt into blob {blob_id}: {exc}") from exc
+        with (pack or self.blobs).writer(blob_id) as destination:
+            destination.write(ciphertext)
+        return StoredBlob(blob_id=blob_id, sha256=hashlib.sha256(data).hexdigest(), size=len(data))
+
     def open(self, key_id: str, blob_id: str) -> BinaryIO:
-        """A streaming reader of the plaintext; ``KeyDestroyed``, ``BlobMissing`` or ``ContentCorrupted``."""
+        """A reader of the plaintext (streamed when large); ``KeyDestroyed``, ``BlobMissing`` or ``ContentCorrupted``."""
         check_blob_id(blob_id)
         primitive = self.keystore.primitive(key_id)
+        if isinstance(primitive, aead.Aead):
+            with self.blobs.reader(blob_id) as whole:
+                ciphertext_bytes = whole.read()
+            try:
+                return cast(BinaryIO, io.BytesIO(primitive.decrypt(ciphertext_bytes, blob_id.encode("ascii"))))
+            except tink.TinkError as exc:
+                raise ContentCorrupted(blob_id, str(exc)) from exc
         ciphertext = self.blobs.reader(blob_id)
         try:
             decrypting = primitive.new_decrypting_stream(ciphertext, blob_id.encode("ascii"))
@@ -181,7 +203,7 @@ class ContentStore:
         text: str,
         *,
         blob_id: str | None = None,
-        primitive: streaming_aead.StreamingAead | None = None,
+        primitive: RecordKey | None = None,
         pack: BlobPackWriter | None = None,
     ) -> str:
         """Store a record's extracted text under the record's key; return its blob id."""

@@ -31,7 +31,6 @@ from typing import Any
 
 from sqlalchemy import Engine, bindparam, insert, select, text, update
 from sqlalchemy.orm import Session, object_session
-from tink.streaming_aead import StreamingAead
 
 from records.errors import DiskFull
 from records.intake.model import Item, Message
@@ -44,6 +43,7 @@ from records.storage.blobstore import BlobPackWriter, pack_of
 from records.storage.content import SMALL_BYTES, ContentStore, StoredBlob
 from records.storage.destroy import discard_uncommitted
 from records.storage.ids import new_id
+from records.storage.keystore import RecordKey
 from records.storage.models import Record, RecordPage, RecordSource, Source, Staff
 
 
@@ -129,7 +129,7 @@ class PreparedSource:
     part_of: str | None = None
     # The source key's AEAD, kept from ``prepare_source`` so a printout's text (stored
     # under the same key) does not read the key back from the key store.
-    primitive: StreamingAead | None = field(default=None, repr=False)
+    primitive: RecordKey | None = field(default=None, repr=False)
     row: Source | None = field(default=None, repr=False)  # the catalog row, once commit_source added it
 
     def cleanup_for(self, records: list[PreparedRecord]) -> Cleanup:
@@ -235,7 +235,7 @@ def streaming_lock(engine: Engine, sha: str) -> Iterator[None]:
 
 
 def prepare_source(
-    content: ContentStore, path: Path, digest: FileDigest, file: FileExtraction, *, key: tuple[str, StreamingAead] | None = None
+    content: ContentStore, path: Path, digest: FileDigest, file: FileExtraction, *, key: tuple[str, RecordKey] | None = None
 ) -> PreparedSource:
     """Keep the file's own bytes, encrypted under a new key (``key``: one made already)."""
     if key is None:
