@@ -721,3 +721,20 @@ def test_parsed_headers_answer_after_a_change() -> None:
     assert message.get("x-note") == "two" and message.get("content-type") == "text/plain"
     message.replace_header("X-Note", "three")
     assert message["x-note"] == "three"
+
+
+def test_origin_key_keeps_its_spelling() -> None:
+    """Keys already in the catalog must still match: sender lower-cased, the minute in UTC
+    as ``YYYY-MM-DDTHH:MM`` (a year before 1000 unpadded, as it was written), the subject's hash."""
+    import hashlib
+
+    from records.intake.origin import origin_key
+
+    def expected(line: str) -> str:
+        return hashlib.sha256(line.encode()).hexdigest()
+
+    when = dt.datetime(2024, 10, 1, 9, 5, 59, tzinfo=dt.timezone(dt.timedelta(hours=-4)))
+    assert origin_key(" Ana@Example.NET ", when, "abc") == expected("ana@example.net|2024-10-01T13:05|abc")
+    assert origin_key("a@b.example", "2024-10-01T13:05:59Z", "abc") == expected("a@b.example|2024-10-01T13:05|abc")
+    assert origin_key("a@b.example", dt.datetime(151, 7, 21, 20, 41, tzinfo=UTC), "abc") == expected("a@b.example|151-07-21T20:41|abc")
+    assert origin_key("a@b.example", None, "abc") is None
