@@ -189,15 +189,18 @@ class Finisher:
     """The stages after the reader for one item at a time (what ``_finish`` applies to a file's items)."""
 
     def __init__(self, options: ReadOptions, timezone: str, path: Path) -> None:
+        from records.intake.origin import email_origin
+        from records.intake.printout import apply_printout_facts
+
         self.options = options
         self.timezone = timezone
         self.path = path
         self.attachments = AttachmentCache()  # one per file: a mailbox repeats the same attachments
+        self._email_origin = email_origin
+        self._apply_printout_facts = apply_printout_facts
 
     def __call__(self, item: Item) -> Item:
-        from records.intake.origin import email_origin
-        from records.intake.printout import apply_printout_facts
-
+        email_origin, apply_printout_facts = self._email_origin, self._apply_printout_facts
         make_storable(item)
         if item.format in PRINTOUT_FORMATS:
             apply_printout_facts(item, file_modified=self.options.file_modified, timezone=self.timezone)

@@ -476,7 +476,11 @@ class Headers:
     def text(self, name: str) -> str | None:
         """The decoded value as a reader would see it (encoded words and 8-bit bytes fixed)."""
         value = self.first(name)
-        return clean_text(decode_words(unsurrogate(value))).strip() if value is not None else None
+        if value is None:
+            return None
+        if value.isascii() and "=?" not in value:
+            return value.strip()  # nothing to decode or repair (surrogates and mojibake are never ASCII)
+        return clean_text(decode_words(unsurrogate(value))).strip()
 
 
 def _unfold(value: str) -> str:
@@ -662,12 +666,15 @@ def parse_date(value: str | None) -> dt.datetime | None:
     return when if when.tzinfo else when.replace(tzinfo=dt.UTC)
 
 
+_EARLIEST = dt.datetime(1980, 1, 1, tzinfo=dt.UTC)
+_AHEAD = dt.timedelta(days=2)
+
+
 def plausible(when: dt.datetime | None) -> bool:
     """Dates before 1980 or days ahead of now are clock errors, not when a message was sent."""
     if when is None:
         return False
-    now = dt.datetime.now(dt.UTC)
-    return dt.datetime(1980, 1, 1, tzinfo=dt.UTC) <= when <= now + dt.timedelta(days=2)
+    return _EARLIEST <= when <= dt.datetime.now(dt.UTC) + _AHEAD
 
 
 def message_date(headers: Headers, evidence: list[Evidence]) -> tuple[dt.datetime | None, dt.datetime | None]:
