@@ -120,6 +120,10 @@ class BlobPackWriter(Protocol):
         """Like ``BlobStore.writer``; the member becomes readable when the pack is complete."""
         ...
 
+    def put(self, blob_id: str, data: bytes) -> None:
+        """A whole member at once (``writer`` without a stream, for bytes already in memory)."""
+        ...
+
 
 def pack_of(blob_id: str) -> str | None:
     """The pack a blob id would belong to (``None``: an id that can only be a single blob)."""
@@ -442,16 +446,14 @@ class _PackWriter:
     def __init__(self, pack_id: str, file: BinaryIO) -> None:
         self.pack_id = pack_id
         self.members: list[str] = []
+        self._taken: set[str] = set()  # ``members`` as a set: a chunk's pack holds hundreds
         self.error: OSError | None = None  # what a member's write met (Tink hides it)
         self._file = file
         self._busy = False
 
     @contextmanager
     def writer(self, blob_id: str) -> Iterator[BinaryIO]:
-        if pack_of(check_blob_id(blob_id)) != self.pack_id:
-            raise ValueError(f"blob {blob_id} cannot go into pack {self.pack_id}: its id must start with '{self.pack_id}_'")
-        if blob_id in self.members or self._busy:
-            raise ValueError(f"blob {blob_id}: already in pack {self.pack_id}, or another member is being written")
+        self._check(blob_id)
         self._busy = True
         member = _Member(self._file, blob_id.encode("ascii"), self)
         try:
@@ -464,6 +466,29 @@ class _PackWriter:
         finally:
             self._busy = False
         self.members.append(blob_id)
+        self._taken.add(blob_id)
+
+    def put(self, blob_id: str, data: bytes) -> None:
+        self._check(blob_id)
+        start = self._file.tell()
+        raw_id = blob_id.encode("ascii")
+        try:
+            self._file.write(_MEMBER_HEAD.pack(len(raw_id), len(data)) + raw_id + data)
+        except BaseException as exc:
+            if isinstance(exc, OSError):
+                self.error = exc
+            self._file.flush()
+            os.ftruncate(self._file.fileno(), start)  # the pack stays well-formed if the caller carries on
+            self._file.seek(start)
+            raise
+        self.members.append(blob_id)
+        self._taken.add(blob_id)
+
+    def _check(self, blob_id: str) -> None:
+        if pack_of(check_blob_id(blob_id)) != self.pack_id:
+            raise ValueError(f"blob {blob_id} cannot go into pack {self.pack_id}: its id must start with '{self.pack_id}_'")
+        if blob_id in self._taken or self._busy:
+            raise ValueError(f"blob {blob_id}: already in pack {self.pack_id}, or another member is being written")
 
 
 class _Member(io.RawIOBase):

@@ -171,8 +171,11 @@ class ContentStore:
             ciphertext = primitive.encrypt(data, blob_id.encode("ascii"))
         except tink.TinkError as exc:
             raise RecordsError(f"cannot encrypt into blob {blob_id}: {exc}") from exc
-        with (pack or self.blobs).writer(blob_id) as destination:
-            destination.write(ciphertext)
+        if pack is not None:
+            pack.put(blob_id, ciphertext)
+        else:
+            with self.blobs.writer(blob_id) as destination:
+                destination.write(ciphertext)
         return StoredBlob(blob_id=blob_id, sha256=hashlib.sha256(data).hexdigest(), size=len(data))
 
     def open(self, key_id: str, blob_id: str) -> BinaryIO:
