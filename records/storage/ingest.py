@@ -661,7 +661,8 @@ def commit_records(
         owner = owners[owner_tag]
         planned.append((record, owner, scoped_dedupe_key(item, owner)))
     keys = {key for _, _, key in planned if key}
-    origins = {origin for origin, _ in (_item_origin(r.item) for r, _, _ in planned) if origin}
+    item_origins = {record.record_id: _item_origin(record.item) for record, _, _ in planned}
+    origins = {origin for origin, _ in item_origins.values() if origin}
     shared = rows is not None
     rows = rows if rows is not None else PendingRows(session)
     if rows.records and (keys or origins):
@@ -691,7 +692,7 @@ def commit_records(
             events.append(extended or PendingEvent(actor, "record.seen", "record", existing.id, {"source_id": source.source_id}))
             source.record_ids.append(existing.id)
             continue
-        origin, is_forward = _item_origin(item)
+        origin, is_forward = item_origins[record.record_id]
         rows.records[record.record_id] = {
             "id": record.record_id,
             "source_id": source.source_id,
