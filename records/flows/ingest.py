@@ -18,9 +18,11 @@ import datetime as dt
 import itertools
 import os
 import tempfile
+import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
+from contextvars import ContextVar
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -370,18 +372,47 @@ def _worth_retrying(task: Any, task_run: Any, state: Any) -> bool:
 def ingest_batch(
     paths: list[str], home: str | None, actor: str, owner_staff_id: str | None, password: str | None, companions: dict[str, list[str]] | None = None
 ) -> list[dict[str, Any]]:
-    installation = open_installation(home)
-    reports = process_batch(
-        installation,
-        [Path(p) for p in paths],
-        actor=actor,
-        owner_staff_id=owner_staff_id,
-        password=password,
-        companions={k: tuple(Path(v) for v in vs) for k, vs in (companions or {}).items()},
-    )
-    classify_reported(installation, reports)
+    installation = _batch_installation(home)
+    try:
+        reports = process_batch(
+            installation,
+            [Path(p) for p in paths],
+            actor=actor,
+            owner_staff_id=owner_staff_id,
+            password=password,
+            companions={k: tuple(Path(v) for v in vs) for k, vs in (companions or {}).items()},
+        )
+        classify_reported(installation, reports)
+    except BaseException:
+        _forget_installation(home)  # a retry opens the installation afresh
+        raise
     progress.advance(len(paths))
     return [r.to_json() for r in reports]
+
+
+# The installations a flow run's batch threads hold, one per thread (home, thread id):
+# opening one (the catalog's migration check, settings, key store) cost 13 ms of the
+# main process per batch. Each thread keeps its own, as when every batch opened one, and
+# reuses it for its next batches, as ``ingest_inline`` does for all of its batches. Set
+# by ``ingest_run`` for the length of the run; a task run anywhere else opens its own.
+_run_installations: ContextVar[dict[tuple[str | None, int], Installation] | None] = ContextVar("run_installations", default=None)
+
+
+def _batch_installation(home: str | None) -> Installation:
+    held = _run_installations.get()
+    if held is None:
+        return open_installation(home)
+    key = (home, threading.get_ident())
+    installation = held.get(key)
+    if installation is None:
+        installation = held[key] = open_installation(home)
+    return installation
+
+
+def _forget_installation(home: str | None) -> None:
+    held = _run_installations.get()
+    if held is not None:
+        held.pop((home, threading.get_ident()), None)
 
 
 def classify_reported(installation: Installation, reports: list[store.SourceReport]) -> None:
@@ -439,6 +470,16 @@ def ingest_run(
     batch_size: int = BATCH_SIZE,
 ) -> dict[str, Any]:
     """The ``ingest`` flow itself (``ingest_flow`` runs it)."""
+    held = _run_installations.set({})  # the task threads see it: Prefect copies the context
+    try:
+        return _ingest_run(paths, home, actor, owner_staff_id, password, batch_size)
+    finally:
+        _run_installations.reset(held)
+
+
+def _ingest_run(
+    paths: list[str], home: str | None, actor: str, owner_staff_id: str | None, password: str | None, batch_size: int
+) -> dict[str, Any]:
     files = collect_files(paths)
     progress.start(len(files))
     lead, parts, companions = split_parts(files)
