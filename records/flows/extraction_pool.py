@@ -13,6 +13,7 @@ from __future__ import annotations
 import atexit
 import multiprocessing
 import os
+import resource
 import threading
 import time
 from concurrent.futures import Executor, ProcessPoolExecutor
@@ -106,15 +107,15 @@ def _extract_many(paths: list[Path], options: list[ReadOptions], timezone: str) 
 # cost the ingesting process about 0.45 ms (the call, its future, the result's trip
 # back), a sixth of what the same process then spends storing and classifying a
 # born-digital printout, and that process is what the pipeline waits for; in chunks it
-# cost 0.25 ms. How quick "quickly" is comes from what the workers measured on this
+# cost 0.25 ms. How quick "quickly" is comes from what the workers timed on this
 # process's earlier small files: a small PDF may still be a scan for OCR, and a chunk
 # of those would leave one worker busy while the other idles, so slow reading sends
 # one file at a time again.
 SMALL_FILE_BYTES = 256 * 1024
-QUICK_READ_SECONDS = 0.02  # CPU per file below which small files are chunked
+QUICK_READ_SECONDS = 0.02  # CPU seconds per file below which small files are chunked
 CHUNK_SECONDS = 0.04  # a chunk holds about this much reading
 MAX_CHUNK = 8
-_recent_cost: float | None = None  # CPU seconds per small file, moving average
+_recent_cost: float | None = None  # CPU seconds per small file in a worker, moving average
 
 
 def _small(planned: Plan | FileExtraction) -> bool:
@@ -151,10 +152,17 @@ def _chunks(pooled: list[int], plans: list[Plan | FileExtraction]) -> list[list[
 
 
 def read_several(calls: list[tuple[Sniff, str, ReadOptions]], timezone: str) -> list[tuple[FileExtraction, float]]:
-    """``read_sniffed`` for each file, in a pool worker, with the CPU seconds each took."""
+    """``read_sniffed`` for each file, in a pool worker, with the CPU seconds each took,
+    its Tesseracts' included (they run as child processes). CPU, not wall time: the
+    same file costs the same on a busy machine, so the chunks do not shrink with load."""
     done = []
     for found, reader_name, options in calls:
-        started = time.process_time()
+        started = _cpu_seconds()
         result = read_sniffed(found, reader_name, options, timezone=timezone)
-        done.append((result, time.process_time() - started))
+        done.append((result, _cpu_seconds() - started))
     return done
+
+
+def _cpu_seconds() -> float:
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.process_time() + children.ru_utime + children.ru_stime
