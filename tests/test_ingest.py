@@ -160,3 +160,26 @@ def test_quarantine_list_shows_reason(installation, tmp_path):
     rows = run("quarantine", "list", "--json").json()
     assert rows == [{"source_id": report.id, "path": str((tmp_path / "setup.exe").resolve()), "reason": report.reason, "at": rows[0]["at"], "kind": "unsupported"}]
     assert rows[0]["at"].endswith("Z")
+
+
+def test_many_small_files_and_bad_ones_each_get_their_own_report(installation, tmp_path):
+    """Quick small files reach the readers several at a time: every file still gets its own
+    status, reason and text, in the order given, and a bad file among them is quarantined alone."""
+    notes = [born_digital_pdf(tmp_path / f"note-{n:02d}.pdf", [[*EMAIL_PAGE, f"Reference number {n:04d} of this note."]]) for n in range(48)]
+    process_batch(installation, notes[:24], actor="system:test")  # the readers learn these are quick
+    program = program_file(tmp_path / "report.pdf")
+    broken = tmp_path / "broken.pdf"
+    broken.write_bytes(b"%PDF-1.7\n" + b"\x00garbage" * 500)
+    batch = [*notes[24:30], program, *notes[30:39], broken, *notes[39:]]
+    reports = process_batch(installation, batch, actor="system:test")
+    assert [r.path for r in reports] == [str(p) for p in batch]
+    assert [r.status for r in reports] == ["ingested"] * 6 + ["quarantined"] + ["ingested"] * 9 + ["quarantined"] + ["ingested"] * 9
+    assert reports[6].reason == "not a supported file type: this is a program, not a document"
+    assert reports[16].reason.startswith("PDF damaged")
+    for path, report in zip(batch, reports, strict=True):
+        if path in (program, broken):
+            continue
+        with installation.catalog.reading() as session:
+            record = session.get(Record, report.records[0])
+        number = path.stem.split("-")[1]
+        assert f"Reference number 00{number} of this note." in installation.content.read_text(record.key_id, record.text_blob_id)

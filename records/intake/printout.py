@@ -534,13 +534,23 @@ def _pages_of(item: Item) -> list[tuple[int, str]]:
     return [(i + 1, chunk) for i, chunk in enumerate((item.text or "").split("\f"))]
 
 
+# Patterns tried on every line of a page, compiled once (``re``'s own cache lookup per
+# call was a tenth of reading a printout's headers).
+_QUOTE_MARKS_RE = re.compile(r"^\s*(?:[>|]\s*)+")
+_SPACES_RE = re.compile(r"\s+")
+_ABOUT_BLANK_RE = re.compile(r"about\s*:\s*blank", re.I)
+_URL_PAGE_COUNT_RE = re.compile(r"\s\d{1,3}\s*/\s*\d{1,3}\s*$")
+_ON_RE = re.compile(r"on\s", re.I)
+_WROTE_RE = re.compile(r"wrote\s*:?\s*$", re.I)
+
+
 def _strip_quote(raw: str) -> str:
-    return re.sub(r"^\s*(?:[>|]\s*)+", "", raw).strip()
+    return _QUOTE_MARKS_RE.sub("", raw).strip()
 
 
 def _is_footer_line(s: str) -> bool:
     return bool(
-        re.search(r"about\s*:\s*blank", s, re.I)
+        _ABOUT_BLANK_RE.search(s)
         or (_URL_RE.search(s) and re.search(r"(?:^|\s)\d{1,3}\s*/\s*\d{1,3}\s*$", s))
         or _PAGE_OF_RE.search(s)
         or _PAGE_OF_BARE_RE.match(s)
@@ -566,7 +576,7 @@ def _is_header_line(s: str, nxt: str | None, page_has_footer: bool, first: bool)
 
 
 def _norm(s: str) -> str:
-    return re.sub(r"\s+", " ", s).strip().casefold()
+    return _SPACES_RE.sub(" ", s).strip().casefold()
 
 
 def _mark_chrome(pages: list[list[_Line]]) -> list[Evidence]:
@@ -595,12 +605,10 @@ def _mark_chrome(pages: list[list[_Line]]) -> list[Evidence]:
         for ln in lines:
             if ln.chrome or ln.blank:
                 continue
-            if _norm(ln.raw) in header_texts:
+            if header_texts and _norm(ln.raw) in header_texts:  # most pages have no print header
                 ln.chrome = True
                 hit.setdefault(ln.page, set()).add("header")
-            elif re.search(r"about\s*:\s*blank", ln.raw, re.I) or (
-                _URL_RE.search(ln.raw) and re.search(r"\s\d{1,3}\s*/\s*\d{1,3}\s*$", ln.raw)
-            ):
+            elif _ABOUT_BLANK_RE.search(ln.raw) or (_URL_RE.search(ln.raw) and _URL_PAGE_COUNT_RE.search(ln.raw)):
                 ln.chrome = True
                 hit.setdefault(ln.page, set()).add("footer")
     for page in sorted(hit):
@@ -714,12 +722,12 @@ def _read_headers(lines: list[_Line], found: _Found) -> bool:
 
     # "On Tue, Mar 5, 2024 at 3:14 PM Elena Marsh <...> wrote:" (one line or two).
     for i, ln in enumerate(lines):
-        if ln.chrome or ln.blank or ln.used or not re.match(r"on\s", ln.text, re.I):
+        if ln.chrome or ln.blank or ln.used or not _ON_RE.match(ln.text):
             continue
         text, last = ln.text, i
-        if not re.search(r"wrote\s*:?\s*$", text, re.I):
+        if not _WROTE_RE.search(text):
             j = _next_nonblank(lines, i)
-            if j is None or j - i > 2 or not re.search(r"wrote\s*:?\s*$", lines[j].text, re.I):
+            if j is None or j - i > 2 or not _WROTE_RE.search(lines[j].text):
                 continue
             text, last = text + " " + lines[j].text, j
         m = _ATTRIBUTION_RE.match(text)

@@ -118,6 +118,7 @@ _CLOCK = re.compile(r"(?<![\d:])(?:\d{1,2}:\d{2}(?!:\d)\s*(?:am|pm|a\.m\.|p\.m\.
 # and counting them here too made every "I'll check in tomorrow" outweigh the student.
 _DAY = re.compile(r"\b(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday|this morning|this afternoon)\b", re.IGNORECASE)
 CLOCK_WEIGHT, DAY_WEIGHT, TIMING_CAP = 1.0, 0.5, 3.0
+_DIGIT = re.compile(r"\d")
 
 
 def timing_score(text: str) -> tuple[float, int]:
@@ -130,6 +131,15 @@ def timing_score(text: str) -> tuple[float, int]:
     score = 0.0
     for line in text.splitlines()[:2000]:
         if _HEADER_LINE.match(line):
+            continue
+        if not _DIGIT.search(line):
+            # Without a digit a line holds no clock time, dated heading, transcript stamp
+            # or printed sender's time (each pattern needs one): only its days can count.
+            # Most lines of a message are such lines, and the four patterns cost a third
+            # of weighing a record's series.
+            days = len(_DAY.findall(line))
+            found += days
+            score += DAY_WEIGHT * days
             continue
         if _DATE_HEADING.match(line):
             continue

@@ -37,15 +37,13 @@ def words(text: str) -> list[tuple[str, bool]]:
     are also ordinary words ("Will", "Grace"): lower-case "will" names nobody.
     """
     found = []
-    if text.isascii():  # the usual case: one lower() for the whole text, the same result
-        lowered = text.lower()
-        for match in _WORD.finditer(text):
-            start, end = match.span()
-            folded = lowered[start:end]
+    if text.isascii():  # the usual case: ASCII lower-cases letter by letter, the same result
+        for raw in _WORD.findall(text):  # the words as strings: no match object per word
+            folded = raw.lower()
             if folded.endswith("'s"):
                 folded = folded[:-2]
             if folded:
-                found.append((folded, text[start].isupper()))
+                found.append((folded, raw[0].isupper()))
         return found
     for match in _WORD.finditer(text):
         raw = match.group(0)
