@@ -20,6 +20,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from records.errors import ConfigurationError
 
 SQLITE_BUSY_TIMEOUT_MS = 60_000
+# Pages SQLite keeps in memory per connection, at most (its default is 2 MB). A large ingest
+# inserts into indexes keyed by message id, all over the B-tree: with 2 MB each chunk read
+# those pages back from the OS again, and a 256 MB mbox stored about 5% slower. The pages
+# are taken only as they are touched: a short command stays small.
+SQLITE_CACHE_KIB = 64 * 1024
 
 
 def _prepare_sqlite(engine: Engine) -> None:
@@ -33,6 +38,7 @@ def _prepare_sqlite(engine: Engine) -> None:
         cursor.execute("PRAGMA journal_mode = WAL")
         cursor.execute("PRAGMA foreign_keys = ON")
         cursor.execute("PRAGMA synchronous = NORMAL")
+        cursor.execute(f"PRAGMA cache_size = -{SQLITE_CACHE_KIB}")
         cursor.close()
 
     @event.listens_for(engine, "begin")
