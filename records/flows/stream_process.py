@@ -27,7 +27,7 @@ import multiprocessing
 import os
 import threading
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from multiprocessing.connection import Connection
 from typing import Any
@@ -131,32 +131,11 @@ def _serve_part(conn: Connection, sniff: Sniff, reader_name: str, options: ReadO
     except (BrokenPipeError, ConnectionResetError):
         conn.close()
         return
-    batch: list[PartOutcome] = []
-    held = 0
-    try:
-        while True:
-            try:
-                outcome = next(outcomes, None)
-            except Quarantine as stop:
-                end: tuple[Any, ...] = ("quarantine", stop.kind, stop.reason)
-                break
-            except (Exception, MemoryError, RecursionError) as exc:  # noqa: BLE001 - reported as reading in-process would
-                end = ("failed", type(exc).__name__)
-                break
-            if outcome is None:
-                end = ("end",)
-                break
-            batch.append(outcome)
-            held += _item_bytes(outcome.item) if outcome.item is not None else 0
-            if len(batch) >= BATCH_ITEMS or held >= BATCH_BYTES:
-                conn.send(("outcomes", batch))
-                batch, held = [], 0
-        conn.send(("outcomes", batch))
-        conn.send(end)
-    except (BrokenPipeError, ConnectionResetError):
-        pass  # the ingesting process stopped reading: nothing to do
-    finally:
-        conn.close()
+    _pump(conn, outcomes, _outcome_bytes, lambda batch: ("outcomes", batch))
+
+
+def _outcome_bytes(outcome: PartOutcome) -> int:
+    return _item_bytes(outcome.item) if outcome.item is not None else 0
 
 
 def _in_turn(children: list[tuple[Any, Connection]]) -> Iterator[PartOutcome]:
@@ -226,28 +205,43 @@ def _serve(conn: Connection, sniff: Sniff, reader_name: str, options: ReadOption
     head = replace(result.extraction, items=[], problems=list(problems))
     conn.send(("head", FileExtraction(result.sniff, head, None)))
     sent = len(problems)
-    batch: list[Item] = []
+
+    def batch_of(batch: list[Item]) -> tuple[Any, ...]:
+        nonlocal sent
+        message = ("items", batch, problems[sent:])
+        sent = len(problems)
+        return message
+
+    _pump(conn, items, _item_bytes, batch_of)
+
+
+def _pump(conn: Connection, values: Iterator[Any], size_of: Callable[[Any], int], message_of: Callable[[list[Any]], tuple[Any, ...]]) -> None:
+    """Send what ``values`` yields in batches (``message_of``), then how it ended; close ``conn``.
+
+    The end is ("end",), ("quarantine", kind, reason) or ("failed", error name): what
+    reading in the ingesting process would have raised there.
+    """
+    batch: list[Any] = []
     held = 0
     try:
         while True:
             try:
-                item = next(items, None)
+                value = next(values, None)
             except Quarantine as stop:
                 end: tuple[Any, ...] = ("quarantine", stop.kind, stop.reason)
                 break
             except (Exception, MemoryError, RecursionError) as exc:  # noqa: BLE001 - reported as reading in-process would
                 end = ("failed", type(exc).__name__)
                 break
-            if item is None:
+            if value is None:
                 end = ("end",)
                 break
-            batch.append(item)
-            held += _item_bytes(item)
+            batch.append(value)
+            held += size_of(value)
             if len(batch) >= BATCH_ITEMS or held >= BATCH_BYTES:
-                conn.send(("items", batch, problems[sent:]))
-                sent = len(problems)
+                conn.send(message_of(batch))
                 batch, held = [], 0
-        conn.send(("items", batch, problems[sent:]))
+        conn.send(message_of(batch))
         conn.send(end)
     except (BrokenPipeError, ConnectionResetError):
         pass  # the ingesting process stopped reading (it failed, or was killed): nothing to do
@@ -303,7 +297,7 @@ def _receive(conn: Connection, buffer: _Buffer) -> None:
         if message[0] == "items":
             size = sum(_item_bytes(item) for item in message[1])
         elif message[0] == "outcomes":
-            size = sum(_item_bytes(outcome.item) for outcome in message[1] if outcome.item is not None)
+            size = sum(_outcome_bytes(outcome) for outcome in message[1])
         else:
             size = 0
         if not buffer.put(message, size) or message[0] not in ("items", "outcomes"):
