@@ -259,9 +259,10 @@ def prepare_sources(content: ContentStore, files: list[tuple[Path, FileDigest, F
 
     A printout's record shares its source's key, so this is the one key file a batch of
     printouts writes instead of one per file. On failure everything written is removed.
-    A small file whose shared text is small too gets a 4 KB-segment key (``_small_source``):
-    two 1 MiB-segment streams (its bytes, then its printout's text) cost about 1 ms a file,
-    more than the rest of storing a born-digital printout.
+    A small file whose shared text is small too gets a small record's AEAD key
+    (``_small_source``, ``content.SMALL_BYTES``): two 1 MiB-segment streams (its bytes,
+    then its printout's text) cost about 1 ms a file, more than the rest of storing a
+    born-digital printout.
     """
     keys = content.new_keys(len(files), [_small_source(d, f) for _, d, f in files])
     prepared: list[PreparedSource] = []
