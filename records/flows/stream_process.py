@@ -181,10 +181,12 @@ def _in_turn(children: list[tuple[Any, Connection]]) -> Iterator[PartOutcome]:
     finally:
         for buffer in buffers:
             buffer.close()
-        for child, conn in children:
-            _stop(child, conn, finished)
+        for child, _ in children:
+            _end(child, finished)
         for thread in threads:
-            thread.join(timeout=10)
+            thread.join(timeout=10)  # each sees its pipe's end once its child has gone
+        for _, conn in children:
+            conn.close()
 
 
 def _item_bytes(item: Item) -> int:
@@ -330,15 +332,25 @@ def _received(child: Any, conn: Connection, problems: list[str]) -> Iterator[Ite
             return
     finally:
         buffer.close()
-        _stop(child, conn, finished)
-        thread.join(timeout=10)
+        _end(child, finished)
+        thread.join(timeout=10)  # it sees the pipe's end once the child has gone
+        conn.close()
 
 
 def _stop(child: Any, conn: Connection, finished: bool = True) -> None:
-    """End the child (done, or no longer wanted) and wait for it, so its CPU time is counted."""
+    """End the child and close its pipe (nothing reads from it any more)."""
+    _end(child, finished)
+    conn.close()
+
+
+def _end(child: Any, finished: bool = True) -> None:
+    """End the child (done, or no longer wanted) and wait for it, so its CPU time is counted.
+
+    The pipe stays open: a thread still reading it sees its end once the child has gone,
+    where closing it under the thread would fail inside ``recv``.
+    """
     if finished:
         child.join(timeout=5)
     if child.is_alive():
         child.kill()  # stopped early (this process failed): the child would wait on a full pipe
         child.join()
-    conn.close()

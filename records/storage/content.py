@@ -176,6 +176,7 @@ class ContentStore:
         else:
             with self.blobs.writer(blob_id) as destination:
                 destination.write(ciphertext)
+                destination.close()  # written once, as Tink's stream closes it: a full disk fails once
         return StoredBlob(blob_id=blob_id, sha256=hashlib.sha256(data).hexdigest(), size=len(data))
 
     def open(self, key_id: str, blob_id: str) -> BinaryIO:
