@@ -165,12 +165,7 @@ def _in_turn(children: list[tuple[Any, Connection]]) -> Iterator[PartOutcome]:
                 if message[0] == "outcomes":
                     queue.extend(message[1])
                     continue
-                if message[0] == "quarantine":
-                    raise Quarantine(message[1], message[2])
-                if message[0] == "failed":
-                    raise StreamStopped(message[1])
-                if message[0] == "died":
-                    raise StreamStopped("the reading process died")
+                _raise_if_stopped(message)
                 finished = True  # the end of the file: the other children are ending too
                 return
             outcome = queue.popleft()
@@ -187,6 +182,16 @@ def _in_turn(children: list[tuple[Any, Connection]]) -> Iterator[PartOutcome]:
             thread.join(timeout=10)  # each sees its pipe's end once its child has gone
         for _, conn in children:
             conn.close()
+
+
+def _raise_if_stopped(message: tuple[Any, ...]) -> None:
+    """A child's last message: its quarantine or failure raised here, as reading here would; the end returns."""
+    if message[0] == "quarantine":
+        raise Quarantine(message[1], message[2])
+    if message[0] == "failed":
+        raise StreamStopped(message[1])
+    if message[0] == "died":
+        raise StreamStopped("the reading process died")
 
 
 def _item_bytes(item: Item) -> int:
@@ -323,12 +328,7 @@ def _received(child: Any, conn: Connection, problems: list[str]) -> Iterator[Ite
                     yield batch.pop(0)
                 continue
             finished = True
-            if message[0] == "quarantine":
-                raise Quarantine(message[1], message[2])
-            if message[0] == "failed":
-                raise StreamStopped(message[1])
-            if message[0] == "died":
-                raise StreamStopped("the reading process died")
+            _raise_if_stopped(message)
             return
     finally:
         buffer.close()
