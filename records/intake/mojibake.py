@@ -71,10 +71,9 @@ def _required_sets(pattern: re.Pattern[str]) -> list[list[frozenset[str]]] | Non
 
 _ALTERNATIVES = _required_sets(BADNESS_RE)
 _SETS: list[frozenset[str]] = sorted({found for sets in _ALTERNATIVES or [] for found in sets}, key=sorted)
-_SETS_OF: dict[str, frozenset[int]] = {}  # character -> the numbers of the sets holding it
-for _number, _found in enumerate(_SETS):
-    for _char in _found:
-        _SETS_OF[_char] = _SETS_OF.get(_char, frozenset()) | {_number}
+_SETS_OF: dict[str, frozenset[int]] = {  # character -> the numbers of the sets holding it
+    char: frozenset(number for number, found in enumerate(_SETS) if char in found) for char in frozenset().union(*_SETS)
+}
 _NEEDS: list[frozenset[int]] = [frozenset(_SETS.index(found) for found in sets) for sets in _ALTERNATIVES or []]
 _ANY_NEEDED = re.compile("[" + "".join(re.escape(c) for c in sorted(_SETS_OF)) + "]") if _SETS_OF else None
 

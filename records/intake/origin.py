@@ -12,7 +12,7 @@ import email.utils
 import hashlib
 import functools
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from email.message import Message
 from email.parser import BytesHeaderParser
 from email.policy import default
@@ -114,7 +114,19 @@ _LINE_BREAKS = re.compile(r"[\r\n]")  # what ``policy.default`` removes before p
 _PLAIN = re.compile(r"[\t -~]*")  # printable ASCII: decoded as it stands, unless it holds "=?"
 _SENDERS: dict[str, str] = {}  # raw From value -> address, bounded (the same senders recur)
 _SUBJECTS: dict[str, str] = {}  # raw Subject value (not plain ASCII) -> decoded, bounded (a thread repeats it)
-_SENDERS_MAX = 8192
+_REMEMBERED_MAX = 8192  # entries per table; a full table starts again empty
+
+
+def _remembered(table: dict[str, str], value: str, work: Callable[[str], str]) -> str:
+    """``work(value)``, looked up in ``table`` first and kept there (values up to 2 KB)."""
+    found = table.get(value)
+    if found is None:
+        found = work(value)
+        if len(value) <= 2048:
+            if len(table) >= _REMEMBERED_MAX:
+                table.clear()
+            table[value] = found
+    return found
 
 
 def _unfolded(value: Any) -> str:
@@ -125,22 +137,8 @@ def _unfolded(value: Any) -> str:
 def _subject(value: str) -> str:
     if "=?" not in value and _PLAIN.fullmatch(value):
         return value
-    found = _SUBJECTS.get(value)
-    if found is None:
-        found = str(default.header_factory("subject", value))
-        if len(value) <= 2048:
-            if len(_SUBJECTS) >= _SENDERS_MAX:
-                _SUBJECTS.clear()
-            _SUBJECTS[value] = found
-    return found
+    return _remembered(_SUBJECTS, value, lambda raw: str(default.header_factory("subject", raw)))
 
 
 def _sender(value: str) -> str:
-    found = _SENDERS.get(value)
-    if found is None:
-        found = parseaddr(str(default.header_factory("from", value)) if value else "")[1]
-        if len(value) <= 2048:
-            if len(_SENDERS) >= _SENDERS_MAX:
-                _SENDERS.clear()
-            _SENDERS[value] = found
-    return found
+    return _remembered(_SENDERS, value, lambda raw: parseaddr(str(default.header_factory("from", raw)) if raw else "")[1])
