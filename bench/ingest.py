@@ -56,7 +56,8 @@ def make_scans(folder: Path, count: int) -> list[Path]:
 
 def cpu_seconds() -> float:
     """CPU seconds used so far by this process, its finished children (the floor's
-    Tesseracts) and the extraction workers with the Tesseracts they ran.
+    Tesseracts), the extraction workers, and the OCR engine processes that they and this
+    process keep running (``tesseract_engine``: live children, not yet in any rusage).
 
     Less sensitive than wall time to other work on a shared machine: beside each ratio
     the bench prints both sides' CPU per file. Linux (``/proc``); 0 elsewhere.
@@ -68,13 +69,39 @@ def cpu_seconds() -> float:
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
     total = time.process_time() + children.ru_utime + children.ru_stime
     pool = extraction_pool._pool
-    for pid in list(pool._processes) if pool is not None else []:  # type: ignore[attr-defined]
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")  # utime stime cutime cstime
+    workers = set(pool._processes) if pool is not None else set()  # type: ignore[attr-defined]
+    for pid, parent in _processes().items():
+        engine = parent in workers | {os.getpid()} and b"tesseract_engine" in _cmdline(pid)
+        if pid in workers or engine:
+            total += _cpu_of(pid)
     return total
+
+
+def _processes() -> dict[int, int]:
+    """Every process's parent, by pid."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                found[int(entry.name)] = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+    return found
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
+def _cpu_of(pid: int) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")  # utime stime cutime cstime
 
 
 def floor_born_digital(files: list[Path]) -> float:

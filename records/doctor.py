@@ -8,13 +8,12 @@ from __future__ import annotations
 import datetime as dt
 
 import os
-import shutil
-import subprocess
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from records.config import Paths, resolve_paths
 from records.errors import RecordsError
+from records.intake import tesseract_engine
 
 
 @dataclass(frozen=True)
@@ -218,18 +217,13 @@ def _libmagic_check() -> Check:
 
 
 def _tesseract_check() -> Check:
-    binary = shutil.which("tesseract")
-    if not binary:
-        return Check("tesseract", "error", "not found: install it with apt-get install tesseract-ocr tesseract-ocr-eng")
+    """Start the OCR engine as a reader would: tesserocr's Tesseract with the machine's
+    English data (the ``tesseract`` command itself is not what reads pages)."""
     try:
-        output = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=20)
-        languages = subprocess.run([binary, "--list-langs"], capture_output=True, text=True, timeout=20)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        return Check("tesseract", "error", f"{binary} does not run: {exc}")
-    version = (output.stdout or output.stderr).splitlines()[0] if (output.stdout or output.stderr) else "unknown version"
-    if "eng" not in languages.stdout.split():
-        return Check("tesseract", "error", f"{version} has no English data: apt-get install tesseract-ocr-eng")
-    return Check("tesseract", "ok", version)
+        with tesseract_engine.engine() as started:
+            return Check("tesseract", "ok", f"Tesseract {started.version}, English data in {started.tessdata}")
+    except tesseract_engine.TesseractMissing as exc:
+        return Check("tesseract", "error", str(exc))
 
 
 def diagnose(home: Path | str | None = None) -> Health:

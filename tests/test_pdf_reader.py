@@ -34,6 +34,7 @@ from records.intake import registry
 from records.intake.model import Extraction, Quarantine, ReadOptions
 from records.intake.readers.pdf import PdfReader, is_garbage, pdf_dates
 from records.intake.registry import sniff
+from records.intake.tesseract_engine import TesseractMissing
 
 READER = PdfReader()
 
@@ -476,13 +477,11 @@ def test_file_time_limit_before_any_page_is_a_timeout(
 
 
 def test_missing_tesseract_is_not_blamed_on_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import pytesseract
-
     def missing(images: list[Image.Image], options: ReadOptions) -> list[object]:
-        raise pytesseract.TesseractNotFoundError()
+        raise TesseractMissing("no English language data for Tesseract")
 
     monkeypatch.setattr(pdf_module, "ocr_images", missing)
-    with pytest.raises(pytesseract.TesseractNotFoundError):
+    with pytest.raises(TesseractMissing):
         _read(_write_blank(tmp_path / "blank.pdf", 1))
 
 

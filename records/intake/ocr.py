@@ -17,8 +17,10 @@ upside down, as 1-bit fax-like scans or as lossy JPEGs. Tesseract reads clean, u
    and the height of the dense band of each row is the x-height;
 5. one upscale that brings small text to a ~300 dpi x-height, then one rotation that
    removes the skew (white fill);
-6. ``image_to_data`` (LSTM engine, automatic page segmentation, which keeps columns and
-   message bubbles apart) for words and their confidences; the text is rebuilt line by
+6. Tesseract's words and their confidences (LSTM engine, automatic page segmentation,
+   which keeps columns and message bubbles apart), from an engine kept loaded in a child
+   process (``tesseract_engine``: no model load per page, killed at the page's deadline);
+   the text is rebuilt line by
    line from Tesseract's block/paragraph/line numbers, and a lone "|" before a lowercase
    word is put back as the pronoun "I" (sans-serif print makes them the same stroke).
 
@@ -41,17 +43,15 @@ import os
 import re
 import time
 from collections import deque
-from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
-import pytesseract
 from PIL import Image, ImageFilter, ImageOps
 
 from records.intake.model import ReadOptions
+from records.intake.tesseract_engine import EngineFailed, EngineTimeout, TesseractMissing, engine
 
 _log = logging.getLogger(__name__)
 
@@ -68,7 +68,9 @@ BLANK_INK_PIXELS = 30  # dark pixels (of a 1600 px copy) below which a page is b
 MIN_SKEW = 0.1  # degrees; smaller corrections cost a resampling and gain nothing
 OSD_MIN_CONFIDENCE = 5.0  # Tesseract's orientation_conf below which OSD is checked by reading
 SURE_UPRIGHT = 0.80  # when OSD failed, a reading this confident is upright (turned: 0.35-0.6)
-TESSERACT_CONFIG = "--oem 1 --psm 3 --dpi 300"
+# The resolution Tesseract is told for every page: after the upscale, text has the x-height
+# of a ~300 dpi scan whatever the file's own dpi says (or fails to say).
+RESOLUTION = 300
 
 
 @dataclass(frozen=True)
@@ -103,7 +105,7 @@ class _Deadline:
         remaining = self.end - time.monotonic()
         if remaining <= 0:
             raise TimeoutError
-        return max(remaining, 0.5)  # pytesseract treats 0 as "no timeout"
+        return max(remaining, 0.5)  # a call always gets a moment, never "no limit"
 
 
 # -- the single page --------------------------------------------------------------------
@@ -117,10 +119,10 @@ def ocr_image(image: Image.Image, timeout: int = 180) -> OcrResult:
     deadline = _Deadline(timeout)
     try:
         return _read_page(image, deadline)
-    except (TimeoutError, _TesseractTimeout):
+    except TimeoutError:  # EngineTimeout included
         return _failed(f"{TIMED_OUT} after {timeout} s")
-    except pytesseract.TesseractError as exc:
-        return _failed(f"OCR failed: {_short(exc.message or str(exc))}")
+    except EngineFailed as exc:
+        return _failed(f"OCR failed: {_short(str(exc))}")
 
 
 def _read_page(image: Image.Image, deadline: _Deadline) -> OcrResult:
@@ -183,7 +185,7 @@ def _short(message: str, limit: int = 160) -> str:
 
 
 def _limit_tesseract_threads() -> None:
-    """Tesseract inherits this process's environment (pytesseract passes ``os.environ``).
+    """Tesseract's engine process inherits this process's environment.
 
     ``setdefault``: an operator who set the variable knowingly keeps their value; pool
     workers set it to 1 outright.
@@ -478,37 +480,6 @@ def _x_height(profile: np.ndarray) -> float | None:
 # -- Tesseract --------------------------------------------------------------------------
 
 
-class _TesseractTimeout(Exception):
-    pass
-
-
-def _tesseract(call: Callable[..., Any], image: Image.Image, deadline: _Deadline, **kwargs: Any) -> Any:
-    """Run one pytesseract call with what is left of the page's time.
-
-    pytesseract kills a Tesseract that overruns and raises a bare ``RuntimeError``; that is
-    turned into a timeout here so other runtime errors stay visible.
-    """
-    if image.mode in ("1", "L", "RGB"):
-        # pytesseract hands the page over as a file in ``image.format`` (PNG when unset):
-        # compressing a 300 dpi page to PNG cost a third of our own time per page. An
-        # uncompressed TIFF holds the same pixels and Leptonica reads it in one go; its
-        # PNM reader went pixel by pixel, 0.08 to 0.1 s of Tesseract's time on a 200 dpi
-        # page (measured against the same page as PNG, BMP and TIFF). The page may be
-        # the decoded file itself when no clean-up step changed it: its own saving hints
-        # (a scanner TIFF's Group 4 compression, which fails on 8-bit pixels) must not
-        # travel with it, so it is handed over as a copy without them.
-        if image.info:
-            image = image.copy()
-            image.info = {}
-        image.format = "TIFF"
-    try:
-        return call(image, timeout=deadline.left(), **kwargs)
-    except RuntimeError as exc:
-        if "timeout" in str(exc).lower():
-            raise _TesseractTimeout from exc
-        raise
-
-
 def _orientation(gray: Image.Image, deadline: _Deadline) -> tuple[int, bool]:
     """OSD's clockwise turn (0/90/180/270) to make the page upright, and whether it is sure.
 
@@ -517,28 +488,20 @@ def _orientation(gray: Image.Image, deadline: _Deadline) -> tuple[int, bool]:
     readings instead of trusting it. A full printed page scores 10 to 20.
     """
     try:
-        osd = _tesseract(
-            pytesseract.image_to_osd,
-            gray,
-            deadline,
-            config="--dpi 300",
-            output_type=pytesseract.Output.DICT,
-        )
-    except pytesseract.TesseractError:
+        with engine() as tesseract:
+            found = tesseract.orientation(gray, RESOLUTION, deadline.left())
+    except EngineFailed:
+        return 0, False  # the readings that follow decide, as when OSD is unsure
+    if found is None:
         return 0, False
-    rotate = int(osd.get("rotate", 0)) % 360
-    return rotate, float(osd.get("orientation_conf", 0.0)) >= OSD_MIN_CONFIDENCE
+    rotate, confidence = found
+    return rotate, confidence >= OSD_MIN_CONFIDENCE
 
 
 def _recognise(image: Image.Image, deadline: _Deadline) -> tuple[str, float]:
     """Words with confidences from Tesseract, rebuilt into lines; mean confidence 0..1."""
-    data = _tesseract(
-        pytesseract.image_to_data,
-        image,
-        deadline,
-        config=TESSERACT_CONFIG,
-        output_type=pytesseract.Output.DICT,
-    )
+    with engine() as tesseract:
+        data = tesseract.recognise(image, RESOLUTION, deadline.left())
     return layout_text(data)
 
 
@@ -638,7 +601,7 @@ def _guarded(image: Image.Image, timeout: int) -> OcrResult:
     """``ocr_image`` that turns any page-level failure into a failed result."""
     try:
         return ocr_image(image, timeout)
-    except pytesseract.TesseractNotFoundError:
+    except TesseractMissing:
         raise
     except Exception as exc:  # noqa: BLE001 - one page's surprise must not sink the file
         return _failed(f"OCR failed: {type(exc).__name__}: {_short(str(exc))}")
@@ -703,7 +666,7 @@ def _collect(index: int, future: Future, deadline: float, timeout: int) -> tuple
         return index, _failed(f"{TIMED_OUT} after {timeout} s")
     except BrokenProcessPool:
         return index, _failed("OCR failed: the OCR process stopped unexpectedly (out of memory?)")
-    except pytesseract.TesseractNotFoundError:
+    except TesseractMissing:
         raise
     except Exception as exc:  # noqa: BLE001 - one page's surprise must not sink the file
         return index, _failed(f"OCR failed: {type(exc).__name__}: {_short(str(exc))}")

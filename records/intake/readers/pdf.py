@@ -34,7 +34,6 @@ from typing import Any
 
 import pypdf
 import pypdfium2 as pdfium
-import pytesseract
 from PIL import Image
 from pypdf import DocumentInformation, PasswordType
 from pypdf.generic import ByteStringObject, TextStringObject
@@ -42,6 +41,7 @@ from pypdf.generic import ByteStringObject, TextStringObject
 from records.intake.model import Evidence, Extraction, Item, Page, Quarantine, ReadOptions
 from records.intake.ocr import ocr_images
 from records.intake.registry import Reader, Sniff, register
+from records.intake.tesseract_engine import TesseractMissing
 
 OCR_DPI = 300
 # Pages drawn for OCR are handed to ``ocr_images`` in one call as long as their pixels fit
@@ -246,7 +246,7 @@ def _run_ocr(batch: list[tuple[_PageWork, Image.Image]], options: ReadOptions, d
     images = [image for _, image in batch]
     try:
         results = list(ocr_images(images, options))
-    except pytesseract.TesseractNotFoundError:
+    except TesseractMissing:
         raise  # the installation is broken, not the file: the flow retries, nothing is quarantined
     except Exception as exc:  # noqa: BLE001 - one failed OCR call must not sink the file
         results = []
