@@ -24,6 +24,7 @@ from records.flows.stream_process import read_stream
 from records.intake.model import Quarantine, ReadOptions
 from records.intake.pipeline import FileExtraction, Plan, plan, read, read_sniffed
 from records.intake.registry import Sniff
+from records.intake.tesseract_engine import engines_cpu_seconds
 
 _pool: ProcessPoolExecutor | None = None
 
@@ -50,6 +51,13 @@ def pool() -> Executor:
     """The process's one extraction pool (two batches in flight share it)."""
     global _pool
     with _pool_lock:
+        if _pool is not None and getattr(_pool, "_broken", False):
+            # A worker died (killed for memory, or a crash inside a C library): the pool
+            # then refuses all work, and a long-running inbox worker would quarantine
+            # every later file. Its batch already failed with "reading stopped the
+            # reader"; a new pool reads the next one.
+            _pool.shutdown(wait=False, cancel_futures=True)
+            _pool = None
         if _pool is None:
             _pool = ProcessPoolExecutor(max_workers=workers(), mp_context=multiprocessing.get_context("spawn"), initializer=_initialise)
             atexit.register(_pool.shutdown, wait=False, cancel_futures=True)
@@ -153,8 +161,9 @@ def _chunks(pooled: list[int], plans: list[Plan | FileExtraction]) -> list[list[
 
 def read_several(calls: list[tuple[Sniff, str, ReadOptions]], timezone: str) -> list[tuple[FileExtraction, float]]:
     """``read_sniffed`` for each file, in a pool worker, with the CPU seconds each took,
-    its Tesseracts' included (they run as child processes). CPU, not wall time: the
-    same file costs the same on a busy machine, so the chunks do not shrink with load."""
+    its Tesseract's included (the worker's resident OCR engine, a child process). CPU,
+    not wall time: the same file costs the same on a busy machine, so the chunks do not
+    shrink with load."""
     done = []
     for found, reader_name, options in calls:
         started = _cpu_seconds()
@@ -165,4 +174,4 @@ def read_several(calls: list[tuple[Sniff, str, ReadOptions]], timezone: str) -> 
 
 def _cpu_seconds() -> float:
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return time.process_time() + children.ru_utime + children.ru_stime
+    return time.process_time() + children.ru_utime + children.ru_stime + engines_cpu_seconds()

@@ -30,6 +30,7 @@ import subprocess
 import sys
 import threading
 import time
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import IO, TYPE_CHECKING, Any
@@ -89,6 +90,7 @@ class Engine:
         self.tessdata = str(hello.get("tessdata", ""))
         global _tessdata
         _tessdata = _tessdata or self.tessdata
+        _running.add(self)
 
     def recognise(self, image: Image.Image, dpi: int, seconds: float) -> dict[str, list[str]]:
         """Tesseract's words as ``image_to_data`` gives them: columns of the TSV output."""
@@ -108,10 +110,19 @@ class Engine:
     def alive(self) -> bool:
         return self._owner == os.getpid() and self._process.poll() is None
 
+    def cpu_seconds(self) -> float:
+        """CPU time the child has used so far (Linux ``/proc``; 0 elsewhere or once ended)."""
+        try:
+            fields = open(f"/proc/{self._process.pid}/stat", encoding="ascii").read().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            return 0.0
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def close(self) -> None:
         """End the child: closing its stdin lets an idle one leave; a busy one is killed."""
         if self._owner != os.getpid():
             return  # a forked copy of this object: the child belongs to the parent process
+        _running.discard(self)
         process = self._process
         if process.poll() is None:
             try:
@@ -179,6 +190,7 @@ class Engine:
 
 
 _idle: list[Engine] = []
+_running: weakref.WeakSet[Engine] = weakref.WeakSet()  # every engine of this process not yet closed
 _idle_lock = threading.Lock()
 _tessdata: str | None = None  # where the first engine found the language data
 
@@ -206,6 +218,12 @@ def engine() -> Iterator[Engine]:
     if lent.alive():
         with _idle_lock:
             _idle.append(lent)
+
+
+def engines_cpu_seconds() -> float:
+    """CPU time used so far by this process's engines still running. An engine that ended
+    was waited for, so its time is in ``RUSAGE_CHILDREN`` instead: add both."""
+    return sum(running.cpu_seconds() for running in list(_running) if running.alive())
 
 
 @atexit.register
