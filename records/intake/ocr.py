@@ -20,9 +20,9 @@ upside down, as 1-bit fax-like scans or as lossy JPEGs. Tesseract reads clean, u
 6. Tesseract's words and their confidences (LSTM engine, automatic page segmentation,
    which keeps columns and message bubbles apart), from an engine kept loaded in a child
    process (``tesseract_engine``: no model load per page, killed at the page's deadline);
-   the text is rebuilt line by
-   line from Tesseract's block/paragraph/line numbers, and a lone "|" before a lowercase
-   word is put back as the pronoun "I" (sans-serif print makes them the same stroke).
+   the text is rebuilt line by line from Tesseract's block/paragraph/line numbers, and a
+   lone "|" before a lowercase word is put back as the pronoun "I" (sans-serif print
+   makes them the same stroke).
 
 A blank page (a separator sheet, the back of a duplex scan) skips Tesseract altogether.
 
