@@ -115,7 +115,6 @@ def ocr_image(image: Image.Image, timeout: int = 180) -> OcrResult:
     """OCR one page image, returning an ``OcrResult`` with ``error`` set on timeout or a
     Tesseract failure (a missing Tesseract installation still raises: that is not the
     page's fault and must not quarantine it)."""
-    _limit_tesseract_threads()
     deadline = _Deadline(timeout)
     try:
         return _read_page(image, deadline)
@@ -182,15 +181,6 @@ def _failed(reason: str) -> OcrResult:
 def _short(message: str, limit: int = 160) -> str:
     flat = " ".join(message.split())
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
-
-
-def _limit_tesseract_threads() -> None:
-    """Tesseract's engine process inherits this process's environment.
-
-    ``setdefault``: an operator who set the variable knowingly keeps their value; pool
-    workers set it to 1 outright.
-    """
-    os.environ.setdefault("OMP_THREAD_LIMIT", "1")
 
 
 # -- pixels -----------------------------------------------------------------------------

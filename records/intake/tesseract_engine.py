@@ -234,6 +234,9 @@ def _close_idle() -> None:
 
 
 def _child_environment() -> dict[str, str]:
+    """One OpenMP thread per Tesseract unless the operator set otherwise (prefect-notes.md:
+    threads fighting over two cores made a page seven times slower); the language data
+    where the first engine found it, so later engines skip the search."""
     environment = dict(os.environ)
     environment.setdefault("OMP_THREAD_LIMIT", "1")
     if _tessdata and "TESSDATA_PREFIX" not in environment:
