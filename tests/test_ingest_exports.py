@@ -286,6 +286,38 @@ def test_a_stream_is_committed_in_chunks_bounded_by_bytes(installation, tmp_path
     assert len(chunks) == 3  # a message and its text are about 20 KB: two reach the cap, so 2 + 2 + 1
 
 
+def test_a_stream_sets_the_garbage_collector_aside_only_while_it_stores(installation, tmp_path, monkeypatch):
+    """Storing a stream freezes what the process held before (flows/ingest.py,
+    ``_settled_objects_frozen``); afterwards, and after a failure, the collector sees
+    everything again: a long-running worker must not keep garbage frozen for ever."""
+    import gc
+
+    import records.flows.ingest as flow_ingest
+
+    original, forward = _absence_and_forward()
+    frozen_while_storing = []
+    prepare = flow_ingest.store.prepare_records
+
+    def watching(*args, **kwargs):
+        frozen_while_storing.append(gc.get_freeze_count())
+        return prepare(*args, **kwargs)
+
+    monkeypatch.setattr(flow_ingest.store, "prepare_records", watching)
+    assert gc.get_freeze_count() == 0
+    [report] = process_batch(installation, [_mbox_of(tmp_path / "mail.mbox", [original, forward])], actor="system:test")
+    assert report.status == "ingested" and frozen_while_storing and min(frozen_while_storing) > 0
+    assert gc.get_freeze_count() == 0
+
+    def failing(*args, **kwargs):
+        raise OSError("the store's disk went away")
+
+    monkeypatch.setattr(flow_ingest.store, "prepare_records", failing)
+    (tmp_path / "other").mkdir()
+    with pytest.raises(OSError):
+        flow_ingest._process_batch(installation, [_mbox_of(tmp_path / "other" / "mail.mbox", [forward])], actor="system:test", owner_staff_id=None, password=None, companions=None)
+    assert gc.get_freeze_count() == 0
+
+
 def test_a_streamed_source_ends_ingested_in_the_catalog_not_only_in_the_report(installation, tmp_path):
     """The final status is written in a later transaction than the source row was added."""
     from records.storage.models import Source

@@ -345,6 +345,62 @@ def test_small_and_large_record_keys_of_one_pack_read_back_from_the_key_store(st
             reopened.open(first, f"{first}.blob")
 
 
+def test_small_keys_are_keysets_tink_makes_and_their_blobs_open_with_tink(store: ContentStore) -> None:
+    """A small record's key is written without Tink's keyset machinery (keystore
+    ``_SmallKey``): it must be the keyset Tink's AES256_GCM template makes, and each side
+    must open what the other encrypted, or records would be unreadable."""
+    import tink
+    from tink import aead, secret_key_access
+    from tink.proto import aes_gcm_pb2, tink_pb2
+
+    def keyset(handle: tink.KeysetHandle) -> tink_pb2.Keyset:
+        return tink_pb2.Keyset.FromString(tink.proto_keyset_format.serialize(handle, secret_key_access.TOKEN))
+
+    reference = keyset(tink.new_keyset_handle(aead.aead_key_templates.AES256_GCM)).key[0]
+    made = store.new_keys(3, [True, True, True])
+    master = store.keystore._master_aead()
+    raw_keys = set()
+    for key_id, ours in made:
+        wrapped = store.keystore._packed(key_id)
+        assert wrapped is not None
+        handle = tink.proto_keyset_format.parse_encrypted(wrapped, master, key_id.encode("ascii"))
+        [key] = keyset(handle).key
+        assert keyset(handle).primary_key_id == key.key_id != 0
+        assert (key.key_data.type_url, key.key_data.key_material_type, key.status, key.output_prefix_type) == (
+            reference.key_data.type_url, reference.key_data.key_material_type, reference.status, reference.output_prefix_type,
+        )
+        material = aes_gcm_pb2.AesGcmKey.FromString(key.key_data.value)
+        assert material.version == 0 and len(material.key_value) == 32
+        raw_keys.add(material.key_value)
+        theirs = handle.primitive(aead.Aead)
+        ciphertext = ours.encrypt(PLAIN, b"K-x.blob")
+        assert ciphertext[:5] == b"\x01" + key.key_id.to_bytes(4, "big")  # Tink's prefix: version byte, key id
+        assert theirs.decrypt(ciphertext, b"K-x.blob") == PLAIN
+        assert ours.decrypt(theirs.encrypt(PLAIN, b"K-y.text"), b"K-y.text") == PLAIN
+        with pytest.raises(tink.TinkError):
+            theirs.decrypt(ciphertext, b"K-other.blob")  # the blob id is bound as associated data
+    assert len(raw_keys) == 3  # one independent key per record
+    assert ours.encrypt(PLAIN, b"a") != ours.encrypt(PLAIN, b"a")  # a fresh IV each time
+
+
+def test_a_master_key_that_cannot_unwrap_what_it_wrapped_stores_no_key_pack(store: ContentStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tink checks every keyset it wraps; the small keys are checked once per pack, before
+    the pack is written: content must never go under keys nobody could read."""
+    master = store.keystore._master_aead()
+
+    class Broken:
+        def encrypt(self, plaintext: bytes, associated_data: bytes) -> bytes:
+            return master.encrypt(plaintext[:-1] + bytes([plaintext[-1] ^ 1]), associated_data)
+
+        def decrypt(self, ciphertext: bytes, associated_data: bytes) -> bytes:
+            return master.decrypt(ciphertext, associated_data)
+
+    monkeypatch.setattr(store.keystore, "_master", Broken())
+    with pytest.raises(RecordsError, match="could not be unwrapped"):
+        store.new_keys(2, [True, True])
+    assert not list(store.keystore.packs_dir.glob("*.pack"))
+
+
 def test_wrapped_key_is_bound_to_its_id(tmp_path: Path) -> None:
     keystore = KeyStore(tmp_path / "keys")
     keystore.create()

@@ -13,9 +13,10 @@ a reader whose items name temporary files would reuse them before this process s
 them. Small files stay in this process: a child's start-up (about a second of imports)
 costs more than it saves below ``MIN_BYTES``.
 
-Parsing an mbox costs more than storing it, so one reading child left this process
-waiting. A reader that ``reads_in_parts`` is read by ``reading_processes()`` children at once,
-each parsing every n-th message (``pipeline.read_part``); this process takes their
+Parsing an mbox costs more than storing it, so where there are cores to spare one
+reading child would leave this process waiting. There, a reader that ``reads_in_parts``
+is read by ``reading_processes()`` children at once (two from three cores up; one on two
+cores, where a second would compete with storing for a core), each parsing every n-th message (``pipeline.read_part``); this process takes their
 messages' outcomes in turn, message 1 from the first child, message 2 from the second,
 and so on, and the reader's own ``assemble`` makes of them what reading in one process
 gives (``pipeline.assemble_parts``).
@@ -40,6 +41,7 @@ MIN_BYTES = int(os.environ.get("RECORDS_STREAM_PROCESS_MIN_BYTES", str(16 * 1024
 BATCH_ITEMS = 32  # items sent together (fewer, larger pickles)
 BATCH_BYTES = 2 * 1024**2  # ... or about this many bytes of them
 AHEAD_BYTES = 16 * 1024**2  # received and not yet taken, at most (one batch always fits)
+PIPE_BYTES = 1024**2  # a reading child's pipe (the unprivileged maximum on Linux)
 
 
 class StreamStopped(Exception):
@@ -58,13 +60,17 @@ class StreamStopped(Exception):
 def reading_processes() -> int:
     """How many children parse a file that ``reads_in_parts``: one core is this process's.
 
-    Two on a two-core machine all the same: storing waits on the disk now and then, and
-    parsing is the larger half of the work. ``RECORDS_STREAM_READERS`` sets the number.
+    One on a two-core machine. Storing is now cheaper than parsing (about 3.3 s against
+    4.3 s of CPU for a 64 MB mbox), so a second reader there only takes the core that
+    storing needs: three busy processes on two cores stored a 64 MB mbox in 5.8-6.1 s,
+    against 4.5-4.6 s with one reader (``bench/exports.py``). With more cores, two
+    readers parse faster than storing can keep up with; a third would wait.
+    ``RECORDS_STREAM_READERS`` sets the number.
     """
     configured = os.environ.get("RECORDS_STREAM_READERS", "").strip()
     if configured.isdigit() and int(configured) > 0:
         return min(int(configured), 8)
-    return max(2, min(4, (os.cpu_count() or 1) - 1))
+    return max(1, min(2, (os.cpu_count() or 1) - 1))
 
 
 def wanted(planned: Plan) -> bool:
@@ -80,7 +86,7 @@ def read_stream(planned: Plan, options: ReadOptions, *, timezone: str) -> FileEx
     if parts > 1:
         return _read_in_parts(planned, options, timezone, parts)
     context = multiprocessing.get_context("spawn")  # not fork: Prefect's threads hold locks
-    ours, theirs = context.Pipe(duplex=False)
+    ours, theirs = _pipe(context)
     child = context.Process(
         target=_serve, args=(theirs, planned.sniff, planned.reader.name, replace(options, ocr_workers=1), timezone), daemon=True, name="records-stream"
     )
@@ -104,7 +110,7 @@ def _read_in_parts(planned: Plan, options: ReadOptions, timezone: str, parts: in
     context = multiprocessing.get_context("spawn")  # not fork: Prefect's threads hold locks
     children: list[tuple[Any, Connection]] = []
     for part in range(parts):
-        ours, theirs = context.Pipe(duplex=False)
+        ours, theirs = _pipe(context)
         child = context.Process(
             target=_serve_part, args=(theirs, planned.sniff, planned.reader.name, replace(options, ocr_workers=1), timezone, part, parts), daemon=True, name=f"records-stream-{part + 1}"
         )
@@ -119,6 +125,24 @@ def _read_in_parts(planned: Plan, options: ReadOptions, timezone: str, parts: in
                 _stop(other, other_conn, finished=False)
             return read(planned, options, timezone=timezone)
     return assemble_parts(planned, _in_turn(children))
+
+
+def _pipe(context: Any) -> tuple[Connection, Connection]:
+    """A one-way pipe from a reading child, holding up to ``PIPE_BYTES`` unread (Linux).
+
+    The thread that receives a child's batches needs this process's GIL for every read,
+    and storing holds it most of the time: with the kernel's 64 KiB a batch of 32 emails
+    did not fit, and the child waited for the GIL's turn in the middle of every send (a
+    sixth of its time). With room for several batches it writes them and reads on.
+    """
+    ours, theirs = context.Pipe(duplex=False)
+    try:
+        import fcntl
+
+        fcntl.fcntl(ours.fileno(), fcntl.F_SETPIPE_SZ, PIPE_BYTES)
+    except (ImportError, AttributeError, OSError):
+        pass  # not Linux, or capped lower by /proc/sys/fs/pipe-max-size: the default size works, slower
+    return ours, theirs
 
 
 def _serve_part(conn: Connection, sniff: Sniff, reader_name: str, options: ReadOptions, timezone: str, part: int, parts: int) -> None:

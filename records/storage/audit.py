@@ -24,6 +24,7 @@ import rfc8785
 from sqlalchemy import Select, func, select, text
 from sqlalchemy.orm import Session
 
+from records.storage.bulk import insert_rows
 from records.storage.models import AuditEventRow
 
 GENESIS_HASH = "0" * 64
@@ -196,7 +197,7 @@ def append_many(session: Session, events: Iterable[PendingEvent], *, now: dt.dat
         if returning:
             written.append(AuditEvent(**body, hash=digest))
         prev_hash = digest
-    session.execute(AuditEventRow.__table__.insert(), rows)
+    insert_rows(session, AuditEventRow.__table__, rows)  # type: ignore[arg-type]
     return written
 
 

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, bindparam, insert, select, text, update
+from sqlalchemy import Engine, bindparam, select, text, update
 from sqlalchemy.orm import Session, object_session
 
 from records.errors import DiskFull
@@ -40,6 +40,7 @@ from records.intake.pipeline import FileDigest, FileExtraction
 from records.storage import audit
 from records.storage.audit import PendingEvent
 from records.storage.blobstore import BlobPackWriter, pack_of
+from records.storage.bulk import insert_rows
 from records.storage.content import SMALL_BYTES, ContentStore, StoredBlob
 from records.storage.destroy import discard_uncommitted
 from records.storage.ids import new_id
@@ -565,14 +566,14 @@ class PendingRows:
     def flush(self) -> None:
         self.session.flush()  # the source row (and anything else pending) first
         if self.records:
-            self.session.execute(insert(Record.__table__), list(self.records.values()))
+            insert_rows(self.session, Record.__table__, list(self.records.values()))
             self.written.update(self.records)
             self.records = {}
         if self.sources:
-            self.session.execute(insert(RecordSource.__table__), self.sources)
+            insert_rows(self.session, RecordSource.__table__, self.sources)
             self.sources = []
         if self.pages:
-            self.session.execute(insert(RecordPage.__table__), self.pages)
+            insert_rows(self.session, RecordPage.__table__, self.pages)
             self.pages = []
         if self.forward_updates:
             table = Record.__table__

@@ -33,6 +33,7 @@ import base64
 import binascii
 import codecs
 import datetime as dt
+import functools
 import hashlib
 import mimetypes
 import re
@@ -480,7 +481,20 @@ class Headers:
             return None
         if value.isascii() and "=?" not in value:
             return value.strip()  # nothing to decode or repair (surrogates and mojibake are never ASCII)
-        return clean_text(decode_words(unsurrogate(value))).strip()
+        if len(value) <= _REMEMBERED_CHARS:
+            return _decoded_header(value)
+        return _decode_header(value)
+
+
+def _decode_header(value: str) -> str:
+    return clean_text(decode_words(unsurrogate(value))).strip()
+
+
+# A mailbox names the same few hundred people and subjects again and again, and a
+# display name with an accent costs an encoded-word decode and a mojibake check in every
+# message that names it: the decoded text of recent short values is remembered.
+_REMEMBERED_CHARS = 400
+_decoded_header = functools.lru_cache(maxsize=4096)(_decode_header)
 
 
 def _unfold(value: str) -> str:
