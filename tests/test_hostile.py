@@ -560,7 +560,7 @@ def shared_media_export(folder: Path, threads: int = 50, size: int = 2 * MB) -> 
 @pytest.mark.xfail(strict=True, reason=(
     "records/intake/readers/meta_threads.py _children reads a media member again for every thread part that "
     "references it, and records/storage/ingest.py prepare_records encrypts each copy under its own key; "
-    "records/flows/ingest.py ingest_stream holds STREAM_CHUNK=200 items at once: a 2 MB zip whose 50 threads "
+    "records/flows/ingest.py ingest_stream holds STREAM_CHUNK=500 items at once: a 2 MB zip whose 50 threads "
     "share one 2 MB file stores about 100 MB and peaks about 100 MB in memory (scales with threads x media size, "
     "media up to MAX_MEDIA_BYTES=200 MB each: unbounded total expansion)"
 ))

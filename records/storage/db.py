@@ -25,6 +25,13 @@ SQLITE_BUSY_TIMEOUT_MS = 60_000
 # those pages back from the OS again, and a 256 MB mbox stored about 5% slower. The pages
 # are taken only as they are touched: a short command stays small.
 SQLITE_CACHE_KIB = 64 * 1024
+# Pages the write-ahead log gathers before SQLite copies them into the database file
+# (its default is 1,000, about 4 MB). Each copy writes the pages at their places all over
+# the file and syncs it; a large ingest's index pages (message ids, origin and audit
+# hashes, all random) were copied again at nearly every commit. With 10,000 a page
+# changed by several commits is copied once: storing a 256 MB mbox spent a third less
+# time in the kernel. The log grows to about 40 MB between copies.
+SQLITE_WAL_CHECKPOINT_PAGES = 10_000
 
 
 def _prepare_sqlite(engine: Engine) -> None:
@@ -39,6 +46,7 @@ def _prepare_sqlite(engine: Engine) -> None:
         cursor.execute("PRAGMA foreign_keys = ON")
         cursor.execute("PRAGMA synchronous = NORMAL")
         cursor.execute(f"PRAGMA cache_size = -{SQLITE_CACHE_KIB}")
+        cursor.execute(f"PRAGMA wal_autocheckpoint = {SQLITE_WAL_CHECKPOINT_PAGES}")
         cursor.close()
 
     @event.listens_for(engine, "begin")
