@@ -16,10 +16,11 @@ costs more than it saves below ``MIN_BYTES``.
 Parsing an mbox costs more than storing it, so where there are cores to spare one
 reading child would leave this process waiting. There, a reader that ``reads_in_parts``
 is read by ``reading_processes()`` children at once (two from three cores up; one on two
-cores, where a second would compete with storing for a core), each parsing every n-th message (``pipeline.read_part``); this process takes their
-messages' outcomes in turn, message 1 from the first child, message 2 from the second,
-and so on, and the reader's own ``assemble`` makes of them what reading in one process
-gives (``pipeline.assemble_parts``).
+cores, where a second would compete with storing for a core), each parsing every n-th
+message (``pipeline.read_part``); this process takes their messages' outcomes in turn,
+message 1 from the first child, message 2 from the second, and so on, and the reader's
+own ``assemble`` makes of them what reading in one process gives
+(``pipeline.assemble_parts``).
 """
 
 from __future__ import annotations
