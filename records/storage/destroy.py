@@ -167,6 +167,8 @@ def discard_uncommitted(content: ContentStore, key_ids: list[str], blob_ids: lis
     nothing to tombstone; leaving it would only leave unreadable orphans in the store.
     The members of a blob pack are zeroed one by one, so their syncs wait for one flush.
     """
+    if not key_ids and not blob_ids:
+        return  # the usual case after a commit: a stream's chunk replaced nothing
     with durability.batched():
         content.keystore.destroy_many(key_ids)
         for blob_id in blob_ids:
