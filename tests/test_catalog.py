@@ -92,3 +92,34 @@ def test_commands_refuse_a_missing_catalog(paths):
     outcome = run("schedule", "show")
     assert outcome.exit_code == 1
     assert "records init" in outcome.stderr
+
+
+def test_upgrading_to_an_unindexed_audit_hash_keeps_the_chain_and_its_indexes(paths):
+    """Migration 0010 rebuilds the audit table on SQLite: every event, its hash chain and
+    the indexes the log is searched by survive it; only the unique index on hash goes."""
+    from alembic import command
+
+    from records.storage import audit
+
+    catalog = Catalog(paths.database_url)
+    config = migrations.alembic_config(catalog.url)
+    with catalog.engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0009")
+    with catalog.writing() as session:
+        for n in range(3):
+            audit.append(session, "system:test", "record.extracted", "record", f"R-{n}", {"n": n, "note": "Zoë"})
+    with catalog.reading() as session:
+        before = [(e.seq, e.hash, e.payload) for e in audit.iter_events(session)]
+        assert audit.verify(session).ok and len(before) == 3
+    assert migrations.upgrade(catalog)[1] == "0010" == migrations.head_revision()
+    inspector = inspect(catalog.engine)
+    assert not [c for c in inspector.get_unique_constraints("audit_events") if c["column_names"] == ["hash"]]
+    assert not [i for i in inspector.get_indexes("audit_events") if i["column_names"] == ["hash"]]
+    assert {"ix_audit_subject", "ix_audit_actor", "ix_audit_action", "ix_audit_at"} <= {i["name"] for i in inspector.get_indexes("audit_events")}
+    with catalog.writing() as session:
+        audit.append(session, "system:test", "record.seen", "record", "R-1", {})
+    with catalog.reading() as session:
+        result = audit.verify(session)
+        assert result.ok and audit.count(session) == 4
+        assert [(e.seq, e.hash, e.payload) for e in audit.iter_events(session)][:3] == before

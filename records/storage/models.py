@@ -399,7 +399,7 @@ class AuditEventRow(Base):
     subject_id: Mapped[str] = mapped_column(String(128))
     payload: Mapped[str] = mapped_column(Text)
     prev_hash: Mapped[str] = mapped_column(String(64))
-    hash: Mapped[str] = mapped_column(String(64), unique=True)
+    hash: Mapped[str] = mapped_column(String(64))  # not indexed: nothing looks an event up by it (migration 0010)
 
     __table_args__ = (
         Index("ix_audit_subject", "subject_type", "subject_id"),
