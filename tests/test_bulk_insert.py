@@ -103,3 +103,19 @@ def test_a_failed_bulk_insert_leaves_nothing(catalog: Catalog) -> None:
         insert_rows(session, AuditEventRow.__table__, rows)
     with catalog.reading() as session:
         assert session.execute(select(AuditEventRow.seq)).all() == []
+
+
+def test_rows_naming_different_columns_are_refused_as_sqlalchemy_refuses_them(catalog: Catalog) -> None:
+    """One statement cannot take rows of different columns: the call fails as SQLAlchemy's
+    own bulk INSERT fails, before anything is written, never with a row half filled."""
+    from sqlalchemy.exc import StatementError
+
+    other = _record("R-other")
+    del other["locator"]
+    other["owner_staff_id"] = "T-1"  # as many columns as the first row, not the same ones
+    with pytest.raises(StatementError, match="locator"), catalog.writing() as session:
+        session.add(Source(id="S-1", sha256="cd" * 32, path="/x.mbox", size=1, status="ingesting", received_at=NOW, received_by="test"))
+        session.flush()
+        insert_rows(session, Record.__table__, [_record("R-first"), other])
+    with catalog.reading() as session:
+        assert session.execute(select(Record.id)).all() == []

@@ -40,16 +40,18 @@ _compiled: dict[tuple[str, str, tuple[str, ...]], _Statement | None] = {}
 def insert_rows(session: Session, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
     """Insert ``rows`` (each a mapping of column key to value) into ``table``.
 
-    Rows must all name the same columns. A row set this path cannot take exactly as
-    SQLAlchemy would (a column left out that has a Python-side default, keys that are
-    not plain columns) goes through ``session.execute`` instead: same result, slower.
+    Rows must all name the same columns (SQLAlchemy refuses others, and so does this). A
+    row set this path cannot take exactly as SQLAlchemy would (a column left out that has
+    a Python-side default, keys that are not plain columns, rows of different columns)
+    goes through ``session.execute`` instead: the same result or error, slower.
     """
     if not rows:
         return
     connection = session.connection()
     keys = tuple(rows[0])
+    same = set(keys)
     statement = _statement(connection.dialect, table, keys)
-    if statement is None or any(len(row) != len(keys) for row in rows):
+    if statement is None or any(row.keys() != same for row in rows):
         session.execute(insert(table), list(rows))
         return
     names, converters = statement.names, statement.converters
@@ -64,7 +66,8 @@ def insert_rows(session: Session, table: Table, rows: Sequence[Mapping[str, Any]
 
 
 def _converted(value: Any, convert: Callable[[Any], Any] | None) -> Any:
-    return value if convert is None or value is None else convert(value)
+    # Called for None too, as SQLAlchemy does: a JSON column stores None as JSON null.
+    return value if convert is None else convert(value)
 
 
 def _statement(dialect: Dialect, table: Table, keys: tuple[str, ...]) -> _Statement | None:
