@@ -22,12 +22,13 @@ time over its wall time: well under 100 means it waited, on fsync or on other wo
 the cores (the load average is printed before and after each measurement). Both sides of
 the mbox comparison are one single-threaded process, so the rate is also given by CPU
 time ("by CPU"), which other work on the machine disturbs far less than wall time.
-A large mbox is parsed by child processes of ours (two on two cores, each parsing every
-other message) while ours stores what they have read (records/flows/stream_process.py):
-their CPU time is added to ours, and "ours peak MB" is the sum of every process's peak
-(the children's together under "(reader)", sampled twice a second from /proc). The bare floor is
-one process on one core, so two stages on two cores can beat it by wall time where
-they cannot by CPU time: compare both figures.
+A large mbox is parsed by child processes of ours (one on two cores; from three cores,
+two, each parsing every other message) while ours stores what they have read
+(records/flows/stream_process.py): their CPU time is added to ours, and "ours peak MB"
+is the sum of every process's peak (the children's together under "(reader)", sampled
+twice a second from /proc). The bare floor is one process on one core, so two stages on
+two cores can beat it by wall time where they cannot by CPU time: compare both figures.
+``RECORDS_STREAM_READERS`` sets the number of reading children for a comparison.
 
 Targets: the memory of ours does not grow with the input (peak at full size / peak at a
 quarter near 1, taken here as at most 1.25), and ours reads an mbox at least 0.5 as fast
