@@ -107,6 +107,7 @@ class SafeArchive:
                     self._index.setdefault(info.filename, (archive, info, path.name))
             if total > self.limits.max_total_bytes:
                 raise Quarantine("too_large", f"the export would expand to {total} bytes, over the limit of {self.limits.max_total_bytes}")
+            self.expanded_size = total  # every member's declared size, added up
         except BaseException:
             self.close()
             raise

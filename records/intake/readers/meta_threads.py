@@ -40,6 +40,12 @@ DEFAULT_TIMEZONE = "America/New_York"
 MAX_THREAD_FILE_BYTES = 256 * 1024**2  # one message_N.json; Meta caps a file at 10,000 messages
 MAX_SMALL_JSON_BYTES = 16 * 1024**2  # profile files
 MAX_MEDIA_BYTES = 200 * 1024**2  # one photo, video or file kept as an attachment
+# Media kept from one export, at most, as a multiple of the export's own expanded size.
+# Each thread part that shows a file keeps its own copy (a record of its own, under its
+# own key), so a file that many threads point at is stored once per part: an export of
+# one 2 MB file shown by 50 threads stored 100 MB. Every file once fits four times over;
+# copies beyond that are not kept, and the source says where the file is.
+MEDIA_EXPANSION = 4
 MAX_TEXT_CHARS = 1_000_000  # one message's text
 MAX_NAME_CHARS = 1_000  # a title, a participant's name, a link
 MAX_THREAD_PATH_CHARS = 300
@@ -441,6 +447,10 @@ class MediaIndex:
 
     def __init__(self, archive: SafeArchive, thread_members: Iterable[str]) -> None:
         self.archive = archive
+        self.kept_bytes = 0  # media kept as attachments so far, every copy counted
+        self.limit = MEDIA_EXPANSION * archive.expanded_size
+        self.first_kept: dict[str, str] = {}  # member → the locator of its first copy
+        self.refused: set[str] = set()  # members whose further copies were refused (said once each)
         prefixes: dict[str, None] = {"": None}
         for name in thread_members:
             at = f"/{name}".rfind("/messages/")
@@ -586,15 +596,26 @@ def _children(entries: list[Entry], locator: str, context: Context) -> tuple[lis
             if uri in seen:
                 continue
             seen.add(uri)
-            member = context.media.find(uri) if context.media else None
-            if member is None:
+            media = context.media
+            member = media.find(uri) if media else None
+            if media is None or member is None:
                 missing += 1
                 continue
+            if member in media.first_kept and media.kept_bytes + media.archive.size(member) > media.limit:
+                if member not in media.refused:
+                    media.refused.add(member)
+                    context.problems.append(
+                        f"{member} (media of {locator} and of later thread parts showing it) was not kept again: "
+                        f"the export's media kept once per thread part reached {MEDIA_EXPANSION} times the export's "
+                        f"own size; the file is kept with {media.first_kept[member]}"
+                    )
+                continue
             try:
-                data = read_member(context.media.archive, member, MAX_MEDIA_BYTES)  # type: ignore[union-attr]
+                data = read_member(media.archive, member, MAX_MEDIA_BYTES)
             except ThreadError as exc:
                 context.problems.append(f"{member} (media of {locator}) was not kept: {exc}")
                 continue
+            media.kept_bytes += len(data)
             name = PurePosixPath(member).name
             unique = name
             counter = 2
@@ -602,6 +623,7 @@ def _children(entries: list[Entry], locator: str, context: Context) -> tuple[lis
                 unique = f"{PurePosixPath(name).stem}~{counter}{PurePosixPath(name).suffix}"
                 counter += 1
             names.add(unique)
+            media.first_kept.setdefault(member, f"{locator}/{unique}")
             children.append(Item(
                 format="attachment",
                 locator=f"{locator}/{unique}",
