@@ -279,10 +279,10 @@ def _settled_objects_frozen() -> Iterator[None]:
     Storing an mbox allocates millions of short-lived objects, and every so often the
     collector's oldest generation walks everything the process holds: Prefect's,
     SQLAlchemy's and pydantic's hundreds of thousands of module-level objects, over and
-    over, for nothing: about a sixth of storing an mbox. ``gc.freeze`` sets
-    what exists now aside for the stream's duration; ``unfreeze`` hands it back, so a
-    long-running process loses nothing (garbage already there is collected later,
-    not never). Two streams in one process at once only make this less effective.
+    over, for nothing: about a sixth of storing an mbox. ``gc.freeze`` sets what exists
+    now aside for the stream's duration; ``unfreeze`` hands it back, so a long-running
+    process loses nothing (garbage already there is collected later, not never). Two
+    streams in one process at once only make this less effective.
     """
     gc.freeze()
     try:

@@ -27,8 +27,8 @@ SQLITE_BUSY_TIMEOUT_MS = 60_000
 SQLITE_CACHE_KIB = 64 * 1024
 # Pages the write-ahead log gathers before SQLite copies them into the database file
 # (its default is 1,000, about 4 MB). Each copy writes the pages at their places all over
-# the file and syncs it; a large ingest's index pages (message ids, origin and audit
-# hashes, all random) were copied again at nearly every commit. With 10,000 a page
+# the file and syncs it; a large ingest's index pages (message ids and origin keys, all
+# random) were copied again at nearly every commit. With 10,000 a page
 # changed by several commits is copied once: storing a 256 MB mbox spent a third less
 # time in the kernel. The log grows to about 40 MB between copies.
 SQLITE_WAL_CHECKPOINT_PAGES = 10_000
