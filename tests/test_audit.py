@@ -402,7 +402,8 @@ def test_event_payload_canonical_form_is_rfc8785_on_random_payloads() -> None:
         kind = rng.randint(0, 8 if depth < 3 else 4)
         return [
             lambda: word(alphabet), lambda: rng.randint(-(2**53) + 1, 2**53 - 1), lambda: rng.choice([None, True, False]),
-            lambda: rng.randint(-5, 5), lambda: rng.choice([0.5, 1.0, -0.0, 1e21, 1e-7, 1e-4, 0.0001234, 1e16, 9999999999999998.0, 0.1, 123456789.125, number()]),
+            lambda: rng.randint(-5, 5), lambda: rng.choice([0.5, 1.0, -0.0, 0.0, -3.0, 2.0**52, 2.0**53 - 1, 2.0**53, -(2.0**53) + 1, -(2.0**53), 1e21, 1e-7, 1e-4, 0.0001234, 1e16,
+                                 9999999999999998.0, 0.1, 123456789.125, number()]),
             lambda: [value(depth + 1) for _ in range(rng.randint(0, 4))],
             lambda: tuple(value(depth + 1) for _ in range(rng.randint(0, 3))),
             lambda: {word(alphabet[:4] + ['"', "_"]): value(depth + 1) for _ in range(rng.randint(0, 4))},

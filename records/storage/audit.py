@@ -63,9 +63,10 @@ class PendingEvent:
 
 def canonical(value: Any) -> bytes:
     """RFC 8785 canonical JSON of ``value`` (the ``rfc8785`` package's bytes, always)."""
-    if _plain_json(value, 0):
+    plain = _plain_form(value, 0)
+    if plain is not _NOT_PLAIN:
         try:
-            return _PLAIN_JSON.encode(value).encode("utf-8")
+            return _PLAIN_JSON.encode(plain).encode("utf-8")
         except UnicodeEncodeError:
             pass  # a lone surrogate: rfc8785 raises its own error for it
     return rfc8785.dumps(value)
@@ -75,32 +76,54 @@ def canonical(value: Any) -> bytes:
 # and objects whose keys are ASCII, the standard library's encoder with sorted keys and no
 # spaces writes exactly RFC 8785's bytes: it escapes the same characters the same way
 # (``"``, ``\``, ``\b \f \n \r \t``, other controls as lower-case ``\u00xx``, nothing
-# else), and ASCII keys sort the same by code point as by UTF-16 unit. Other floats
-# (ECMAScript's exponent and integral forms), larger integers and non-ASCII keys go to
-# ``rfc8785``. One payload per audit event went through the general encoder: a fifth of
-# storing an mbox message. ``test_audit`` compares both.
+# else), and ASCII keys sort the same by code point as by UTF-16 unit. An integral float
+# below 2^53 is written by ECMAScript as the integer's digits (1.0 as ``1``, -0.0 as
+# ``0``), so it is handed to the encoder as that integer: evidence weights are mostly
+# 1.0, and every ingest event holds some. Other floats (ECMAScript's exponent forms),
+# larger integers and non-ASCII keys go to ``rfc8785``. One payload per audit event went
+# through the general encoder: a fifth of storing an mbox message. ``test_audit``
+# compares both.
 _PLAIN_JSON = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":"), allow_nan=False, check_circular=False)
 _PLAIN_DEPTH = 32
+_EXACT = 2**53
+_NOT_PLAIN = object()
 
 
-def _plain_json(value: Any, depth: int) -> bool:
+def _plain_form(value: Any, depth: int) -> Any:
+    """``value`` as the standard library encoder writes in RFC 8785's bytes, or ``_NOT_PLAIN``."""
     kind = type(value)
     if kind is str or value is None or kind is bool:
-        return True
+        return value
     if kind is int:
-        return -(2**53) < value < 2**53
+        return value if -_EXACT < value < _EXACT else _NOT_PLAIN
     if kind is float:
-        # Between 1e-4 and 1e16, and not integral, Python's repr and ECMAScript's
-        # Number.toString both write the shortest round-trip digits in plain decimal
-        # notation (an evidence's confidence, 0.5 or 0.85): the same characters.
-        return 1e-4 <= abs(value) < 1e16 and not value.is_integer()
+        if value.is_integer():
+            return int(value) if -_EXACT < value < _EXACT else _NOT_PLAIN
+        # Between 1e-4 and 1e16, Python's repr and ECMAScript's Number.toString both
+        # write the shortest round-trip digits in plain decimal notation (an evidence's
+        # confidence, 0.5 or 0.85): the same characters.
+        return value if 1e-4 <= abs(value) < 1e16 else _NOT_PLAIN
     if depth >= _PLAIN_DEPTH:
-        return False
+        return _NOT_PLAIN
     if kind is dict:
-        return all(type(key) is str and key.isascii() and _plain_json(item, depth + 1) for key, item in value.items())
+        out = {}
+        for key, item in value.items():
+            if type(key) is not str or not key.isascii():
+                return _NOT_PLAIN
+            item = _plain_form(item, depth + 1)
+            if item is _NOT_PLAIN:
+                return _NOT_PLAIN
+            out[key] = item
+        return out
     if kind is list or kind is tuple:
-        return all(_plain_json(item, depth + 1) for item in value)
-    return False
+        items = []
+        for item in value:
+            item = _plain_form(item, depth + 1)
+            if item is _NOT_PLAIN:
+                return _NOT_PLAIN
+            items.append(item)
+        return items
+    return _NOT_PLAIN
 
 
 def event_hash(body: Mapping[str, Any]) -> str:
