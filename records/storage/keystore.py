@@ -67,7 +67,6 @@ _TEMPLATE = streaming_aead.streaming_aead_key_templates.AES256_GCM_HKDF_1MB
 # key decrypts its own blobs whichever it was made with (``RecordKey``). Such keys are
 # made by ``_new_small_key``: the keyset Tink's ``AES256_GCM`` template makes, without
 # Tink's per-key Python overhead.
-_SMALL_TEMPLATE = aead.aead_key_templates.AES256_GCM
 _AEAD_TYPE_URL = "type.googleapis.com/google.crypto.tink.AesGcmKey"
 _TINK_PREFIX = b"\x01"  # Tink's output prefix for a TINK key: 0x01, then the key's id (4 bytes, big-endian)
 _IV_BYTES = 12
@@ -275,7 +274,7 @@ class KeyStore:
         ``pack_id`` is a fresh content-key id (``new_id("K")``); the keys are
         ``<pack_id>_0`` to ``<pack_id>_<count-1>``. The pack is written like a key file:
         whole or not at all, never over an existing one. ``small[n]`` true: key ``n``
-        encrypts only small blobs, each in one AEAD call (``_SMALL_TEMPLATE``, ``_SmallKey``).
+        encrypts only small blobs, each in one AEAD call (``_SmallKey``).
         """
         if not PACKED_KEY_ID.fullmatch(f"{pack_id}_{max(0, count - 1)}"):
             raise ValueError(f"not a valid key pack id or size: {pack_id!r}, {count}")
@@ -485,10 +484,10 @@ def _new_small_key(master: aead.Aead, key_id: str, *, check: bool) -> tuple[byte
     encrypted = master.encrypt(plain, bound_to)
     if check:
         try:
-            unwrapped = master.decrypt(encrypted, bound_to)
-        except tink.TinkError as exc:
-            unwrapped = f"{exc}".encode()
-        if unwrapped != plain:
+            same = master.decrypt(encrypted, bound_to) == plain
+        except tink.TinkError:
+            same = False
+        if not same:
             raise RecordsError("a new content key could not be unwrapped with the master key; nothing was stored. Run `records doctor`")
     return tink_pb2.EncryptedKeyset(encrypted_keyset=encrypted, keyset_info=info).SerializeToString(), _SmallKey(raw, tink_id)
 
